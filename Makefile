@@ -1,0 +1,48 @@
+# The two commands of the README:
+#   make demo   set up, then run the main job on the embedded default
+#   make test   set up, then run the whole test suite
+# Both work on a fresh clone: `setup` installs everything from the registries.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export CDK_DISABLE_CLI_TELEMETRY := true
+export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
+
+.PHONY: setup demo test lint synth services clean
+
+# Stamp files make `setup` a no-op when nothing it installs from has changed.
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip==25.3
+
+$(VENV)/.installed: $(BIN)/python requirements.txt constraints.txt layers/smokejumper/pyproject.toml
+	$(BIN)/pip install --quiet -r requirements.txt -c constraints.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+setup: $(VENV)/.installed node_modules/.installed
+
+services:
+	scripts/ensure-services
+
+synth: setup
+	cdk synth --quiet
+
+demo: setup services synth
+	$(BIN)/smokejumper demo
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: setup services lint
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) node_modules cdk.out .pytest_cache
