@@ -1,0 +1,176 @@
+"""Independent zstd frames, one per logical section of an artifact.
+
+A dump is a sequence of zstd frames written back to back. The standard
+`zstd -d` decompresses the whole file (concatenated frames are one valid
+stream), while the frame index (offset, length, sha256 of each frame) lets a
+reader fetch and check one section with a ranged read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Protocol
+
+import zstandard
+
+from smokejumper.errors import IntegrityError
+
+DEFAULT_LEVEL = 3
+
+
+class Sink(Protocol):
+    """Anything with write(bytes): a store writer, a file."""
+
+    def write(self, data: bytes, /) -> int: ...
+
+
+@dataclass(frozen=True)
+class FrameInfo:
+    """Where one frame lies in the compressed file and what it holds."""
+
+    name: str
+    offset: int
+    length: int
+    sha256: str
+    uncompressed_size: int
+    uncompressed_sha256: str
+    rows: int | None = None
+
+
+class FrameSection:
+    """The open frame being written: feed it uncompressed bytes."""
+
+    def __init__(
+        self,
+        compressor: zstandard.ZstdCompressor,
+        emit: Callable[[bytes], None],
+        observe: Callable[[bytes | bytearray | memoryview], None],
+    ) -> None:
+        self._compress = compressor.compressobj()
+        self._emit = emit
+        self._observe = observe
+        self.uncompressed_size = 0
+        self._uncompressed_digest = hashlib.sha256()
+        self.rows: int | None = None
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        self._uncompressed_digest.update(data)
+        self._observe(data)
+        size = len(data) if not isinstance(data, memoryview) else data.nbytes
+        self.uncompressed_size += size
+        out = self._compress.compress(data)
+        if out:
+            self._emit(out)
+        return size
+
+    def _finish(self) -> str:
+        self._emit(self._compress.flush(zstandard.COMPRESSOBJ_FLUSH_FINISH))
+        return self._uncompressed_digest.hexdigest()
+
+
+class FrameWriter:
+    """Writes named frames to a sink and keeps their index.
+
+    The file's overall sha256 and uncompressed sha256 cover every frame in
+    order, so a reader can check the whole file as well as each section.
+    """
+
+    def __init__(self, sink: Sink, *, level: int = DEFAULT_LEVEL) -> None:
+        self._sink = sink
+        # The frame checksum lets plain `zstd -d` detect corruption too.
+        self._compressor = zstandard.ZstdCompressor(level=level, write_checksum=True)
+        self.frames: list[FrameInfo] = []
+        self.size = 0
+        self._digest = hashlib.sha256()
+        self._uncompressed_digest = hashlib.sha256()
+        self.uncompressed_size = 0
+        self._open = False
+
+    @contextmanager
+    def frame(self, name: str) -> Iterator[FrameSection]:
+        """Write one frame; the index entry is added only if the block succeeds."""
+        if self._open:
+            raise RuntimeError("frames do not nest: close the open frame first")
+        self._open = True
+        offset = self.size
+        frame_digest = hashlib.sha256()
+
+        def emit(data: bytes) -> None:
+            self._sink.write(data)
+            frame_digest.update(data)
+            self._digest.update(data)
+            self.size += len(data)
+
+        section = FrameSection(self._compressor, emit, self._uncompressed_digest.update)
+        try:
+            yield section
+            uncompressed_sha256 = section._finish()
+        finally:
+            self._open = False
+        self.uncompressed_size += section.uncompressed_size
+        self.frames.append(
+            FrameInfo(
+                name=name,
+                offset=offset,
+                length=self.size - offset,
+                sha256=frame_digest.hexdigest(),
+                uncompressed_size=section.uncompressed_size,
+                uncompressed_sha256=uncompressed_sha256,
+                rows=section.rows,
+            )
+        )
+
+    def write_frame(self, name: str, data: bytes, *, rows: int | None = None) -> FrameInfo:
+        with self.frame(name) as section:
+            section.write(data)
+            section.rows = rows
+        return self.frames[-1]
+
+    @property
+    def sha256(self) -> str:
+        return self._digest.hexdigest()
+
+    @property
+    def uncompressed_sha256(self) -> str:
+        return self._uncompressed_digest.hexdigest()
+
+
+def decompress_frame(chunks: Iterable[bytes], frame: FrameInfo) -> Iterator[bytes]:
+    """Decompress one frame's bytes, checking length, sha256 and frame shape.
+
+    Yields decompressed data as it comes; raises IntegrityError (after the
+    last chunk at the latest) if anything does not match the index. Callers
+    that must not act on bad data verify first, then decompress again.
+    """
+    compressed_digest = hashlib.sha256()
+    uncompressed_digest = hashlib.sha256()
+    decompressor = zstandard.ZstdDecompressor().decompressobj()
+    seen = 0
+    produced = 0
+    for chunk in chunks:
+        seen += len(chunk)
+        compressed_digest.update(chunk)
+        if decompressor.eof:
+            raise IntegrityError(f"frame {frame.name!r}: data continues after the end of its zstd frame")
+        try:
+            out = decompressor.decompress(chunk)
+        except zstandard.ZstdError as exc:
+            raise IntegrityError(f"frame {frame.name!r}: not valid zstd data ({exc})") from exc
+        if out:
+            uncompressed_digest.update(out)
+            produced += len(out)
+            yield out
+    where = f"frame {frame.name!r} (offset {frame.offset}, length {frame.length})"
+    if seen != frame.length:
+        raise IntegrityError(f"{where}: read {seen} bytes, index says {frame.length} (truncated file?)")
+    if compressed_digest.hexdigest() != frame.sha256:
+        raise IntegrityError(
+            f"{where}: sha256 mismatch: index says {frame.sha256[:16]}…, data has {compressed_digest.hexdigest()[:16]}…"
+        )
+    if not decompressor.eof or decompressor.unused_data:
+        raise IntegrityError(f"{where}: does not hold exactly one complete zstd frame")
+    if produced != frame.uncompressed_size or uncompressed_digest.hexdigest() != frame.uncompressed_sha256:
+        raise IntegrityError(f"{where}: decompressed content does not match the index")
