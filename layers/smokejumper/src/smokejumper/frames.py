@@ -150,27 +150,27 @@ def decompress_frame(chunks: Iterable[bytes], frame: FrameInfo) -> Iterator[byte
     decompressor = zstandard.ZstdDecompressor().decompressobj()
     seen = 0
     produced = 0
+    where = f"frame {frame.name!r} (offset {frame.offset}, length {frame.length})"
     for chunk in chunks:
         seen += len(chunk)
         compressed_digest.update(chunk)
         if decompressor.eof:
-            raise IntegrityError(f"frame {frame.name!r}: data continues after the end of its zstd frame")
+            raise IntegrityError(f"{where}: data continues after the end of its zstd frame")
         try:
             out = decompressor.decompress(chunk)
         except zstandard.ZstdError as exc:
-            raise IntegrityError(f"frame {frame.name!r}: not valid zstd data ({exc})") from exc
+            raise IntegrityError(f"{where}: not valid zstd data ({exc})") from exc
         if out:
             uncompressed_digest.update(out)
             produced += len(out)
             yield out
-    where = f"frame {frame.name!r} (offset {frame.offset}, length {frame.length})"
     if seen != frame.length:
         raise IntegrityError(f"{where}: read {seen} bytes, index says {frame.length} (truncated file?)")
+    if not decompressor.eof or decompressor.unused_data:
+        raise IntegrityError(f"{where}: does not hold exactly one complete zstd frame")
     if compressed_digest.hexdigest() != frame.sha256:
         raise IntegrityError(
             f"{where}: sha256 mismatch: index says {frame.sha256[:16]}…, data has {compressed_digest.hexdigest()[:16]}…"
         )
-    if not decompressor.eof or decompressor.unused_data:
-        raise IntegrityError(f"{where}: does not hold exactly one complete zstd frame")
     if produced != frame.uncompressed_size or uncompressed_digest.hexdigest() != frame.uncompressed_sha256:
         raise IntegrityError(f"{where}: decompressed content does not match the index")

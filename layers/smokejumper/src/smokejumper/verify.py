@@ -108,6 +108,13 @@ def verify_data_file(
     frames_ok = True
     with store.open_read(key) as stream:
         for number, entry in enumerate(sorted(data_file.frames, key=lambda frame: frame.offset), 1):
+            if entry.offset >= actual_size and read == actual_size:
+                frames_ok = False
+                problems.append(
+                    f"{data_file.name}: frame {number} {entry.name!r} (offset {entry.offset}): missing, "
+                    f"the file ends at byte {actual_size}"
+                )
+                continue
             if entry.offset != read:  # index gap or overlap, already reported
                 frames_ok = False
                 break
@@ -118,7 +125,7 @@ def verify_data_file(
                     content_digest.update(out)
             except IntegrityError as exc:
                 frames_ok = False
-                problems.append(f"{data_file.name}: frame {number} {exc.message}")
+                problems.append(f"{data_file.name}: {exc.message}")
                 for _ in chunks:  # skip the rest of the bad frame, keep checking the next ones
                     pass
         for chunk in iter(lambda: stream.read(READ_CHUNK), b""):
