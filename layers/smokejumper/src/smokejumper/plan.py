@@ -1,10 +1,319 @@
-"""The backup plan: what to back up, when, where, and how long to keep it."""
+"""The backup plan: what to back up, when, where, and how long to keep it.
+
+A plan is a YAML file checked by the pydantic models below. Every model forbids
+unknown keys, so a typo is an error rather than a silently ignored setting.
+`load_plan` never lets a pydantic traceback through: each problem becomes a
+`PlanProblem` with its location in the file (`databases[2].port`), a message
+that shows the bad value, and a hint where one helps; `PlanError` lists all of
+them at once so a plan can be fixed in one pass.
+"""
 
 from __future__ import annotations
 
+import difflib
+import ipaddress
+import os
+import re
+import types
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+import annotated_types
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from smokejumper.errors import SmokejumperError
+
+# ---------------------------------------------------------------------------
+# Problems and the error that carries them
+
+
+@dataclass(frozen=True)
+class PlanProblem:
+    """One thing wrong with a plan, and where."""
+
+    location: str
+    message: str
+    hint: str | None = None
+    line: int | None = None
+    column: int | None = None
+
+    def __str__(self) -> str:
+        text = f"{self.location}: {self.message}"
+        if self.line is not None and not self.location.startswith("line "):
+            text += f" (line {self.line})"
+        if self.hint:
+            text += f"; hint: {self.hint}"
+        return text
+
+
+class PlanError(SmokejumperError):
+    """A plan that cannot be used; `problems` lists everything found, not just the first."""
+
+    exit_code = 2
+
+    def __init__(self, problems: list[PlanProblem], *, source: str) -> None:
+        self.problems = list(problems)
+        self.source = source
+        count = len(self.problems)
+        heading = f"{source}: the backup plan has {count} problem{'s' if count != 1 else ''}:"
+        super().__init__("\n".join([heading, *(f"  {problem}" for problem in self.problems)]))
+
+
+class _Invalid(ValueError):
+    """A field validator's complaint; pydantic keeps the instance, so the hint survives."""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+def _problem(loc: tuple[str | int, ...], message: str, value: Any, hint: str | None = None) -> InitErrorDetails:
+    """A pydantic error detail that keeps our own message and hint (see _translate)."""
+    # The template only interpolates ctx, so braces in the user's values are safe.
+    error = PydanticCustomError("plan", "{message}", {"message": message, "hint": hint})
+    return {"type": error, "loc": loc, "input": value}
+
+
+def _raise_problems(title: str, details: list[InitErrorDetails]) -> None:
+    # A ValidationError raised inside a validator is merged into the outer one
+    # with its locations prefixed, so cross-field checks can point at a field.
+    if details:
+        raise ValidationError.from_exception_data(title, details)
+
+
+def _show(value: Any) -> str:
+    """A value as the plan's author wrote it (YAML spelling), shortened."""
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+# ---------------------------------------------------------------------------
+# Field checks shared by the models
+
+
+def _matching(pattern: str, *, what: str, example: str, hint: str | None = None) -> Any:
+    """A string type that must match `pattern`; errors name the thing, not the regex."""
+    regex = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if not regex.fullmatch(value):
+            raise _Invalid(f"not a valid {what}: {value!r}", hint=hint or f"expected something like {example!r}")
+        return value
+
+    # JSON Schema patterns are unanchored searches; fullmatch is what the check does.
+    return Annotated[str, AfterValidator(check), Field(json_schema_extra={"pattern": f"^(?:{pattern})$"})]
+
+
+_REGION = r"[a-z]{2}(?:-[a-z]+)+-\d{1,2}"
+_ACCOUNT = r"\d{12}"
+_PARTITION = r"arn:aws(?:-[a-z]+)*"
+
+# Names become S3 key prefixes, metric dimensions and Step Functions inputs.
+Name = _matching(
+    r"[a-z0-9][a-z0-9-]{0,62}",
+    what="name",
+    example="cf-prod",
+    hint="use 1 to 63 lowercase letters, digits and '-', starting with a letter or digit",
+)
+SecretArn = _matching(
+    rf"{_PARTITION}:secretsmanager:{_REGION}:{_ACCOUNT}:secret:[A-Za-z0-9/_+=.@-]+",
+    what="Secrets Manager secret ARN",
+    example="arn:aws:secretsmanager:eu-west-1:111111111111:secret:cf/ccdb-AbCdEf",
+    hint="give the full ARN, e.g. from `aws secretsmanager describe-secret --secret-id NAME --query ARN`",
+)
+SnsTopicArn = _matching(
+    rf"{_PARTITION}:sns:{_REGION}:{_ACCOUNT}:[A-Za-z0-9_-]{{1,256}}",
+    what="SNS topic ARN",
+    example="arn:aws:sns:eu-west-1:111111111111:platform-alerts",
+)
+VpcId = _matching(r"vpc-(?:[0-9a-f]{8}|[0-9a-f]{17})", what="VPC id", example="vpc-0a1b2c3d4e5f67890")
+SubnetId = _matching(r"subnet-(?:[0-9a-f]{8}|[0-9a-f]{17})", what="subnet id", example="subnet-0a1b2c3d4e5f67890")
+SecurityGroupId = _matching(
+    r"sg-(?:[0-9a-f]{8}|[0-9a-f]{17})", what="security group id", example="sg-0a1b2c3d4e5f67890"
+)
+AccountId = _matching(_ACCOUNT, what="AWS account id", example="111111111111", hint="12 digits, quoted")
+Region = _matching(_REGION, what="AWS region", example="eu-west-1")
+Email = _matching(r"[^@\s]+@[^@\s]+\.[^@\s]+", what="e-mail address", example="platform-oncall@example.com")
+TagKey = _matching(
+    r"[\w .:/=+\-@]{1,128}", what="tag key", example="kubernetes.io/cluster/cf-prod", hint="1 to 128 characters"
+)
+
+_KMS_KEY_ARN = re.compile(
+    rf"{_PARTITION}:kms:{_REGION}:{_ACCOUNT}:key/"
+    r"(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})"
+)
+_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
+
+
+def _known_time_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise _Invalid(f"unknown time zone {value!r}", hint="use an IANA name like 'Europe/Berlin' or 'UTC'") from exc
+    return value
+
+
+TimeZone = Annotated[str, AfterValidator(_known_time_zone)]
+
+
+def _https_url(value: str) -> str:
+    hint = "etcd is reached only over TLS: write https://HOST:PORT, e.g. https://10.0.1.10:2379"
+    try:
+        url = urlsplit(value)
+        url.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError as exc:
+        raise _Invalid(f"not a valid URL: {value!r} ({exc})", hint=hint) from exc
+    if url.scheme != "https" or not url.hostname:
+        raise _Invalid(f"must be an https:// URL, got {value!r}", hint=hint)
+    if url.path not in ("", "/") or url.query or url.fragment or url.username:
+        raise _Invalid(f"must be just https://HOST:PORT, got {value!r}", hint=hint)
+    return value
+
+
+HttpsUrl = Annotated[str, AfterValidator(_https_url)]
+
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+
+
+def _host(value: str) -> str:
+    hint = "give only the host name or IP address; the port goes in 'port'"
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        pass
+    else:
+        return value
+    labels = value.rstrip(".").split(".")
+    if len(value) > 253 or not all(_HOST_LABEL.fullmatch(label) for label in labels):
+        raise _Invalid(f"not a valid host name or IP address: {value!r}", hint=hint)
+    return value
+
+
+Host = Annotated[str, AfterValidator(_host)]
+
+
+# ---------------------------------------------------------------------------
+# EventBridge Scheduler cron expressions
+
+
+@dataclass(frozen=True)
+class _CronField:
+    name: str
+    low: int
+    high: int
+    names: tuple[str, ...] = ()
+    # L, W and # forms, valid only in some fields; group "value" is a day to range-check
+    special: re.Pattern[str] | None = None
+
+
+_CRON_FIELDS = (
+    _CronField("minutes", 0, 59),
+    _CronField("hours", 0, 23),
+    _CronField("day-of-month", 1, 31, special=re.compile(r"L|LW|(?P<value>\d{1,2})W")),
+    _CronField(
+        "month",
+        1,
+        12,
+        names=tuple(["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]),
+    ),
+    _CronField(
+        "day-of-week",
+        1,
+        7,
+        names=tuple(["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"]),
+        special=re.compile(r"L|(?P<value>\w{1,3})(?:L|#[1-5])"),
+    ),
+    _CronField("year", 1970, 2199),
+)
+_CRON_HINT = (
+    "EventBridge Scheduler cron has 6 fields: minutes hours day-of-month month day-of-week year, "
+    "and exactly one of day-of-month and day-of-week is '?', e.g. cron(0 2 * * ? *) for 02:00 every day"
+)
+
+
+def _cron_value(field: _CronField, token: str) -> int:
+    if token.isdigit():
+        value = int(token)
+    elif token.upper() in field.names:
+        value = field.names.index(token.upper()) + field.low
+    else:
+        raise _Invalid(f"{field.name} {token!r} is not a number", hint=_CRON_HINT)
+    if not field.low <= value <= field.high:
+        raise _Invalid(f"{field.name} must be {field.low}..{field.high}, got {value}", hint=_CRON_HINT)
+    return value
+
+
+def _check_cron_field(field: _CronField, text: str) -> None:
+    if text == "?":
+        if field.name not in ("day-of-month", "day-of-week"):
+            raise _Invalid(f"'?' is allowed only in day-of-month or day-of-week, not in {field.name}")
+        return
+    for item in text.split(","):
+        special = field.special.fullmatch(item) if field.special else None
+        if special:
+            if special.group("value") is not None:
+                _cron_value(field, special.group("value"))
+            continue
+        base, slash, step = item.partition("/")
+        if slash and (not step.isdigit() or int(step) < 1):
+            raise _Invalid(f"{field.name} step {step!r} must be a whole number >= 1", hint=_CRON_HINT)
+        if base == "*":
+            continue
+        first, dash, last = base.partition("-")
+        start = _cron_value(field, first)
+        if dash and _cron_value(field, last) < start:
+            raise _Invalid(f"{field.name} range {base!r} runs backwards", hint=_CRON_HINT)
+
+
+def _cron(expression: str) -> str:
+    match = re.fullmatch(r"cron\((.*)\)", expression.strip())
+    if not match:
+        raise _Invalid(f"must be written cron(...), got {expression!r}", hint=_CRON_HINT)
+    fields = match.group(1).split()
+    if len(fields) != len(_CRON_FIELDS):
+        raise _Invalid(f"cron needs 6 fields, got {len(fields)} in {expression!r}", hint=_CRON_HINT)
+    try:
+        for field, text in zip(_CRON_FIELDS, fields, strict=True):
+            _check_cron_field(field, text)
+    except _Invalid as exc:
+        raise _Invalid(f"bad cron expression {expression!r}: {exc}", hint=exc.hint or _CRON_HINT) from exc
+    day_of_month, day_of_week = fields[2], fields[4]
+    if (day_of_month == "?") == (day_of_week == "?"):
+        raise _Invalid(
+            f"bad cron expression {expression!r}: exactly one of day-of-month and day-of-week must be '?'",
+            hint="cron(0 2 * * ? *) runs every day at 02:00, cron(0 2 ? * MON *) every Monday",
+        )
+    return expression.strip()
+
+
+Cron = Annotated[str, AfterValidator(_cron), Field(examples=["cron(0 2 * * ? *)"])]
+
+
+# ---------------------------------------------------------------------------
+# The models
+
+_CONFIG = ConfigDict(extra="forbid", frozen=True)
 
 
 class RetentionPolicy(BaseModel):
@@ -26,3 +335,613 @@ class RetentionPolicy(BaseModel):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r}; use an IANA name like 'Europe/Berlin'") from exc
         return value
+
+
+class Deployment(BaseModel):
+    """Where the stack goes; cdk.json's context supplies what is left out."""
+
+    model_config = _CONFIG
+
+    account: AccountId | None = Field(default=None, description="AWS account id (12 digits, quoted)")
+    region: Region | None = Field(default=None, description="AWS region, e.g. eu-west-1")
+
+
+class Schedule(BaseModel):
+    """When a component is backed up: an EventBridge Scheduler cron in a time zone."""
+
+    model_config = _CONFIG
+
+    cron: Cron = Field(description="EventBridge Scheduler cron, e.g. cron(0 2 * * ? *)")
+    time_zone: TimeZone = Field(default="UTC", description="IANA time zone the cron is read in")
+
+
+class Schedules(BaseModel):
+    """One schedule per component; a component that is configured must have one."""
+
+    model_config = _CONFIG
+
+    etcd: Schedule | None = None
+    databases: Schedule | None = None
+    volumes: Schedule | None = None
+
+
+# Only classes a restore can read at once: GLACIER and DEEP_ARCHIVE objects must be
+# restored (hours) before they can be read, which a smoking-hole restore cannot wait for.
+ArchiveStorageClass = Literal["GLACIER_IR", "STANDARD_IA", "INTELLIGENT_TIERING"]
+# S3 lifecycle refuses to move objects to the infrequent-access classes before 30 days.
+_MIN_ARCHIVE_DAYS = {"GLACIER_IR": 1, "STANDARD_IA": 30, "INTELLIGENT_TIERING": 1}
+
+
+class Storage(BaseModel):
+    """The backup bucket, its key and its lifecycle."""
+
+    model_config = _CONFIG
+
+    bucket_name: str | None = Field(default=None, description="omit to let CloudFormation generate a name")
+    kms_key: str = Field(default="create", description="'create' for a new key, or an existing KMS key ARN")
+    object_lock_days: int | None = Field(
+        default=None, ge=1, le=36500, description="Object Lock COMPLIANCE retention; omit for no lock"
+    )
+    archive_after_days: int | None = Field(
+        default=None, ge=1, description="move objects to archive_storage_class after N days; omit to never"
+    )
+    archive_storage_class: ArchiveStorageClass = Field(
+        default="GLACIER_IR", description="colder class; GLACIER_IR bills at least 90 days per object"
+    )
+    noncurrent_expire_days: int = Field(
+        default=30, ge=1, description="grace period before deleted or overwritten versions are removed"
+    )
+    access_logs_expire_days: int = Field(default=365, ge=1, description="how long S3 access logs are kept")
+
+    @property
+    def creates_key(self) -> bool:
+        return self.kms_key == "create"
+
+    @field_validator("bucket_name")
+    @classmethod
+    def _valid_bucket_name(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        if "." in value:
+            # Dots break TLS to virtual-hosted bucket names (*.s3.amazonaws.com).
+            raise _Invalid(f"bucket name {value!r} has a dot", hint="use '-' instead: TLS is required")
+        if not _BUCKET_NAME.fullmatch(value) or "--" in value[:4] or value.endswith("-s3alias"):
+            raise _Invalid(
+                f"not a valid S3 bucket name: {value!r}",
+                hint="3 to 63 lowercase letters, digits and '-', starting and ending with a letter or digit",
+            )
+        return value
+
+    @field_validator("kms_key")
+    @classmethod
+    def _create_or_arn(cls, value: str) -> str:
+        if value != "create" and not _KMS_KEY_ARN.fullmatch(value):
+            raise _Invalid(
+                f"must be 'create' or a KMS key ARN, got {value!r}",
+                hint="arn:aws:kms:eu-west-1:111111111111:key/<uuid>; an alias is not enough for key grants",
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _archive_late_enough(self) -> Storage:
+        minimum = _MIN_ARCHIVE_DAYS[self.archive_storage_class]
+        if self.archive_after_days is not None and self.archive_after_days < minimum:
+            _raise_problems(
+                "Storage",
+                [
+                    _problem(
+                        ("archive_after_days",),
+                        f"must be at least {minimum} for {self.archive_storage_class}, got {self.archive_after_days}",
+                        self.archive_after_days,
+                        hint="S3 lifecycle moves objects to infrequent-access classes only after 30 days",
+                    )
+                ],
+            )
+        return self
+
+
+class Network(BaseModel):
+    """Where the backup functions run: private subnets that reach the databases and etcd."""
+
+    model_config = _CONFIG
+
+    vpc_id: VpcId
+    subnet_ids: list[SubnetId] = Field(min_length=1, description="private subnets, one per AZ is plenty")
+    security_group_ids: list[SecurityGroupId] = Field(
+        default_factory=list, description="groups the sources admit; omit to let the stack create one"
+    )
+
+    @model_validator(mode="after")
+    def _no_repeats(self) -> Network:
+        _raise_problems(
+            "Network",
+            [*_repeats("subnet_ids", self.subnet_ids), *_repeats("security_group_ids", self.security_group_ids)],
+        )
+        return self
+
+
+class EtcdCluster(BaseModel):
+    """An etcd cluster, snapshotted through one of its endpoints."""
+
+    model_config = _CONFIG
+
+    name: Name
+    endpoints: list[HttpsUrl] = Field(min_length=1, description="client URLs, https://HOST:2379")
+    tls_secret_arn: SecretArn = Field(description="secret with the CA and a client certificate and key")
+
+    @model_validator(mode="after")
+    def _no_repeats(self) -> EtcdCluster:
+        _raise_problems("EtcdCluster", list(_repeats("endpoints", self.endpoints)))
+        return self
+
+
+class DatabaseTls(BaseModel):
+    """How a database connection is secured; verify-full unless said otherwise."""
+
+    model_config = _CONFIG
+
+    mode: Literal["verify-full", "verify-ca", "require", "disable"] = "verify-full"
+    ca_bundle_path: str | None = Field(default=None, description="PEM file readable where backups run")
+    ca_bundle_secret_arn: SecretArn | None = Field(default=None, description="secret holding the PEM bundle")
+
+    @model_validator(mode="after")
+    def _one_ca_source(self) -> DatabaseTls:
+        problems = []
+        if self.ca_bundle_path and self.ca_bundle_secret_arn:
+            problems.append(
+                _problem(
+                    ("ca_bundle_secret_arn",),
+                    "give either ca_bundle_path or ca_bundle_secret_arn, not both",
+                    self.ca_bundle_secret_arn,
+                )
+            )
+        if self.mode == "disable" and (self.ca_bundle_path or self.ca_bundle_secret_arn):
+            problems.append(
+                _problem(
+                    ("mode",),
+                    "is 'disable' but a CA bundle is given: TLS would be off",
+                    self.mode,
+                    hint="use verify-full",
+                )
+            )
+        _raise_problems("DatabaseTls", problems)
+        return self
+
+
+DEFAULT_PORTS = {"postgres": 5432, "mysql": 3306}
+
+
+def _port_is_optional(schema: dict[str, Any]) -> None:
+    # A before-validator fills in the engine's port, so the schema must not demand it.
+    schema["required"] = [name for name in schema.get("required", []) if name != "port"]
+
+
+class Database(BaseModel):
+    """A PostgreSQL or MySQL database dumped as plain SQL."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_port_is_optional)
+
+    name: Name = Field(description="the plan's name for it: the S3 prefix and what restores ask for")
+    engine: Literal["postgres", "mysql"]
+    host: Host
+    port: int = Field(ge=1, le=65535, description="default: 5432 for postgres, 3306 for mysql")
+    database: str = Field(min_length=1, max_length=64, description="the database's name on the server")
+    credentials_secret_arn: SecretArn = Field(description="secret with 'username' and 'password'")
+    tls: DatabaseTls = Field(default_factory=DatabaseTls)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_port(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and "port" not in data and data.get("engine") in DEFAULT_PORTS:
+            return {**data, "port": DEFAULT_PORTS[data["engine"]]}
+        return data
+
+
+class TagFilter(BaseModel):
+    """A tag a volume must carry, with any of the given values ('*' is a wildcard)."""
+
+    model_config = _CONFIG
+
+    key: TagKey
+    values: list[str] = Field(min_length=1)
+
+
+class VolumeSelector(BaseModel):
+    """EBS volumes carrying all of these tags (a volume matching several selectors is taken once)."""
+
+    model_config = _CONFIG
+
+    name: Name
+    tags: list[TagFilter] = Field(min_length=1)
+
+
+class Notifications(BaseModel):
+    """Who hears about failed or stale backups."""
+
+    model_config = _CONFIG
+
+    emails: list[Email] = Field(default_factory=list)
+    topic_arn: SnsTopicArn | None = Field(default=None, description="an existing topic to publish to as well")
+
+    @model_validator(mode="after")
+    def _no_repeats(self) -> Notifications:
+        _raise_problems("Notifications", list(_repeats("emails", self.emails)))
+        return self
+
+
+PlanName = _matching(
+    r"[a-z0-9][a-z0-9-]{0,62}",
+    what="plan name",
+    example="cf-prod",
+    hint="the name is the S3 prefix of every run: 1 to 63 lowercase letters, digits and '-'",
+)
+
+
+class Plan(BaseModel):
+    """A whole backup plan."""
+
+    model_config = _CONFIG
+
+    name: PlanName = Field(description="plan name; the S3 prefix and part of the stack name")
+    description: str = ""
+    deployment: Deployment = Field(default_factory=Deployment)
+    schedules: Schedules = Field(default_factory=Schedules)
+    retention: RetentionPolicy = Field(default_factory=RetentionPolicy)
+    storage: Storage = Field(default_factory=Storage)
+    network: Network | None = Field(default=None, description="required when etcd or databases are listed")
+    etcd: list[EtcdCluster] = Field(default_factory=list)
+    databases: list[Database] = Field(default_factory=list)
+    volumes: list[VolumeSelector] = Field(default_factory=list)
+    notifications: Notifications = Field(default_factory=Notifications)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _check_across_sections(cls, data: Any, handler: ModelWrapValidatorHandler[Plan]) -> Plan:
+        # These checks read the raw mapping so that they are reported together
+        # with field errors elsewhere, rather than only once those are fixed.
+        across = list(_cross_section_problems(data)) if isinstance(data, Mapping) else []
+        try:
+            plan = handler(data)
+        except ValidationError as exc:
+            if not across:
+                raise
+            found = [_reraisable(error) for error in exc.errors()]
+            raise ValidationError.from_exception_data(cls.__name__, [*found, *across]) from None
+        _raise_problems(cls.__name__, across)
+        return plan
+
+
+def _reraisable(error: Any) -> Any:
+    """An error from ValidationError.errors() in the form from_exception_data accepts."""
+    # pydantic's own error types are known by name; ours must be rebuilt.
+    if error["type"] == "plan":
+        return _problem(tuple(error["loc"]), error["ctx"]["message"], error["input"], error["ctx"].get("hint"))
+    return error
+
+
+def _repeats(field: str, values: list[str]) -> Iterator[InitErrorDetails]:
+    first_seen: dict[str, int] = {}
+    for index, value in enumerate(values):
+        if value in first_seen:
+            yield _problem((field, index), f"{value!r} is listed twice (also {field}[{first_seen[value]}])", value)
+        first_seen.setdefault(value, index)
+
+
+_COMPONENTS = {"etcd": "etcd clusters", "databases": "databases", "volumes": "volume selectors"}
+
+
+def _cross_section_problems(data: Mapping[str, Any]) -> Iterator[InitErrorDetails]:
+    configured = {key: data.get(key) for key in _COMPONENTS if isinstance(data.get(key), list) and data.get(key)}
+    if not configured:
+        yield _problem((), "nothing to back up: list etcd clusters, databases or volumes", None)
+    for key, items in configured.items():
+        seen: dict[str, int] = {}
+        for index, item in enumerate(items):
+            name = item.get("name") if isinstance(item, Mapping) else None
+            if not isinstance(name, str):
+                continue
+            if name in seen:
+                yield _problem(
+                    (key, index, "name"),
+                    f"duplicate name {name!r} (also {key}[{seen[name]}])",
+                    name,
+                    hint="names are S3 prefixes and restore targets, so each must be unique",
+                )
+            seen.setdefault(name, index)
+    schedules = data.get("schedules")
+    for key, items in configured.items():
+        if schedules is None or (isinstance(schedules, Mapping) and schedules.get(key) is None):
+            yield _problem(
+                ("schedules", key),
+                f"missing: {_COMPONENTS[key]} are listed ({len(items)}) but have no schedule",
+                None,
+                hint=f"add schedules.{key}: {{cron: 'cron(0 2 * * ? *)', time_zone: UTC}}",
+            )
+    if data.get("network") is None and ("etcd" in configured or "databases" in configured):
+        yield _problem(
+            ("network",),
+            "missing: etcd clusters and databases are reached from the plan's private subnets",
+            None,
+            hint="add network: {vpc_id: vpc-..., subnet_ids: [subnet-...]}",
+        )
+
+
+# ---------------------------------------------------------------------------
+# Loading
+
+
+def load_plan(path: str | os.PathLike[str]) -> Plan:
+    """Read and check a plan file; raise PlanError listing every problem."""
+    source = os.fspath(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PlanError(
+            [PlanProblem("(file)", "no such file", hint="start from the example: smokejumper's plans/example.yaml")],
+            source=source,
+        ) from None
+    except IsADirectoryError:
+        raise PlanError([PlanProblem("(file)", "is a directory, not a plan file")], source=source) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PlanError([PlanProblem("(file)", f"cannot be read: {exc}")], source=source) from None
+    return load_plan_text(text, source=source)
+
+
+def load_plan_text(text: str, source: str = "<string>") -> Plan:
+    """Check a plan given as YAML text; `source` names it in error messages."""
+    document = _parse_yaml(text, source)
+    if document.data is None:
+        raise PlanError([PlanProblem("(plan)", "the plan is empty", hint="start from the example plan")], source=source)
+    if not isinstance(document.data, dict):
+        raise PlanError(
+            [
+                PlanProblem(
+                    "(plan)",
+                    f"the top level must be a mapping (name: ..., databases: ...), got {_yaml_kind(document.data)}",
+                    line=1,
+                )
+            ],
+            source=source,
+        )
+    problems = list(document.problems)
+    plan = None
+    try:
+        plan = Plan.model_validate(document.data)
+    except ValidationError as exc:
+        errors = _without_consequences(exc.errors())
+        problems.extend(_translate(error, document.lines) for error in errors)
+    if problems or plan is None:
+        problems.sort(key=lambda problem: problem.line or 0)
+        raise PlanError(problems, source=source)
+    return plan
+
+
+def example_plan_path() -> Path:
+    """The annotated example plan shipped inside the package (the same file as plans/example.yaml)."""
+    # Installed as a regular or editable package, the resource is a real file.
+    return Path(str(files("smokejumper") / "data" / "example-plan.yaml"))
+
+
+@dataclass(frozen=True)
+class _Document:
+    data: Any
+    lines: dict[tuple[str | int, ...], int]  # location -> 1-based line
+    problems: list[PlanProblem]
+
+
+def _parse_yaml(text: str, source: str) -> _Document:
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        context = exc.context
+        if context and exc.context_mark and exc.context_mark.line != getattr(mark, "line", None):
+            # e.g. an unclosed '{' several lines up: say where it was opened.
+            context += f" (opened on line {exc.context_mark.line + 1}, column {exc.context_mark.column + 1})"
+        reason = ": ".join(part for part in (context, exc.problem) if part)
+        raise PlanError(
+            [
+                PlanProblem(
+                    f"line {line}, column {column}" if line else "(plan)",
+                    f"invalid YAML: {reason}",
+                    hint="check the indentation and quoting on or just before that line",
+                    line=line,
+                    column=column,
+                )
+            ],
+            source=source,
+        ) from None
+    except yaml.YAMLError as exc:
+        raise PlanError([PlanProblem("(plan)", f"invalid YAML: {exc}")], source=source) from None
+    finally:
+        loader.dispose()
+    lines: dict[tuple[str | int, ...], int] = {}
+    problems: list[PlanProblem] = []
+    if node is not None:
+        _map_lines(node, (), lines, problems)
+    return _Document(data, lines, problems)
+
+
+def _map_lines(
+    node: yaml.Node,
+    path: tuple[str | int, ...],
+    lines: dict[tuple[str | int, ...], int],
+    problems: list[PlanProblem],
+) -> None:
+    lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        seen: set[Any] = set()
+        for key_node, value_node in node.value:
+            key = key_node.value
+            if key in seen:
+                # PyYAML keeps the last value silently; in a plan that hides a mistake.
+                problems.append(
+                    PlanProblem(
+                        _format_location((*path, key)),
+                        f"key {key!r} appears twice in the same mapping",
+                        hint="only the last one would count; remove one",
+                        line=key_node.start_mark.line + 1,
+                    )
+                )
+            seen.add(key)
+            lines[(*path, key)] = key_node.start_mark.line + 1
+            _map_lines(value_node, (*path, key), lines, problems)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _map_lines(item, (*path, index), lines, problems)
+
+
+def _yaml_kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, bool):
+        return f"a boolean ({_show(value)})"
+    if isinstance(value, int | float):
+        return f"a number ({_show(value)})"
+    if isinstance(value, str):
+        return f"a string ({_show(value)})"
+    return f"{type(value).__name__} {_show(value)}"
+
+
+# ---------------------------------------------------------------------------
+# Pydantic errors in the plan's words
+
+
+def _format_location(loc: tuple[str | int, ...]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(plan)"
+
+
+def _line_of(loc: tuple[str | int, ...], lines: Mapping[tuple[str | int, ...], int]) -> int | None:
+    for end in range(len(loc), -1, -1):
+        if loc[:end] in lines:
+            return lines[loc[:end]]
+    return None
+
+
+def _unwrap(annotation: Any) -> Any:
+    while True:
+        origin = get_origin(annotation)
+        if origin is Annotated:
+            annotation = get_args(annotation)[0]
+        elif origin in (Union, types.UnionType):
+            members = [arg for arg in get_args(annotation) if arg is not type(None)]
+            if len(members) != 1:
+                return annotation
+            annotation = members[0]
+        else:
+            return annotation
+
+
+def _walk(loc: tuple[str | int, ...]) -> tuple[Any, FieldInfo | None]:
+    """The type and field definition at a location, or (None, None) when it is not a plan field."""
+    annotation: Any = Plan
+    field: FieldInfo | None = None
+    for part in loc:
+        annotation = _unwrap(annotation)
+        if isinstance(part, int) and get_origin(annotation) is list:
+            annotation, field = get_args(annotation)[0], None
+        elif isinstance(annotation, type) and issubclass(annotation, BaseModel) and part in annotation.model_fields:
+            field = annotation.model_fields[str(part)]
+            annotation = field.annotation
+        else:
+            return None, None
+    return _unwrap(annotation), field
+
+
+def _bounds(field: FieldInfo | None) -> tuple[Any, Any]:
+    low = high = None
+    for constraint in field.metadata if field else ():
+        if isinstance(constraint, annotated_types.Ge):
+            low = constraint.ge
+        elif isinstance(constraint, annotated_types.Le):
+            high = constraint.le
+    return low, high
+
+
+def _did_you_mean(word: Any, choices: list[str]) -> str | None:
+    close = difflib.get_close_matches(str(word), choices, n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}?" if close else None
+
+
+def _without_consequences(errors: list[Any]) -> list[Any]:
+    """Drop errors that only follow from another one, so the list shows causes."""
+    # A database's default port comes from its engine: with an unknown engine,
+    # "port missing" is noise next to "engine must be postgres or mysql".
+    bad_engines = {tuple(error["loc"][:-1]) for error in errors if error["loc"][-1:] == ("engine",)}
+    return [
+        error
+        for error in errors
+        if not (error["type"] == "missing" and error["loc"][-1:] == ("port",) and error["loc"][:-1] in bad_engines)
+    ]
+
+
+def _translate(error: Mapping[str, Any], lines: Mapping[tuple[str | int, ...], int]) -> PlanProblem:
+    loc = tuple(error["loc"])
+    kind = error["type"]
+    value = error.get("input")
+    ctx = error.get("ctx") or {}
+    message, hint = _describe(kind, loc, value, ctx, default=error["msg"])
+    return PlanProblem(_format_location(loc), message, hint, line=_line_of(loc, lines))
+
+
+_TYPE_WORDS: dict[str, Callable[[Any], tuple[str, str | None]]] = {
+    "int_parsing": lambda v: (f"must be a whole number, got {_show(v)}", None),
+    "int_type": lambda v: (f"must be a whole number, got {_yaml_kind(v)}", None),
+    "int_from_float": lambda v: (f"must be a whole number, got {_show(v)}", None),
+    "bool_parsing": lambda v: (f"must be true or false, got {_show(v)}", None),
+    "bool_type": lambda v: (f"must be true or false, got {_yaml_kind(v)}", None),
+    "list_type": lambda v: (f"must be a list, got {_yaml_kind(v)}", "write each item on its own line as '- item'"),
+    "model_type": lambda v: (f"must be a mapping of keys, got {_yaml_kind(v)}", None),
+    "model_attributes_type": lambda v: (f"must be a mapping of keys, got {_yaml_kind(v)}", None),
+    "dict_type": lambda v: (f"must be a mapping of keys, got {_yaml_kind(v)}", None),
+}
+
+
+def _describe(
+    kind: str, loc: tuple[str | int, ...], value: Any, ctx: Mapping[str, Any], *, default: str
+) -> tuple[str, str | None]:
+    if kind == "plan":
+        return ctx["message"], ctx.get("hint")
+    if kind == "value_error":
+        cause = ctx.get("error")
+        return str(cause), getattr(cause, "hint", None)
+    if kind in _TYPE_WORDS:
+        return _TYPE_WORDS[kind](value)
+    if kind == "missing":
+        _, field = _walk(loc)
+        return "required, but missing", field.description if field else None
+    if kind == "extra_forbidden":
+        parent, _ = _walk(loc[:-1])
+        known = list(parent.model_fields) if isinstance(parent, type) and issubclass(parent, BaseModel) else []
+        hint = _did_you_mean(loc[-1], known) or (f"allowed keys: {', '.join(known)}" if known else None)
+        return f"unknown key {loc[-1]!r}", hint
+    if kind == "literal_error":
+        choices = [str(choice) for choice in get_args(_walk(loc)[0])]
+        return f"must be {ctx.get('expected')}, got {_show(value)}", _did_you_mean(value, choices)
+    if kind == "string_type":
+        hint = "put the value in quotes: YAML reads true, no, 3.10 and the like as non-strings"
+        return f"must be a string, got {_yaml_kind(value)}", hint
+    if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
+        low, high = _bounds(_walk(loc)[1])
+        if low is not None and high is not None:
+            return f"must be {low}..{high}, got {_show(value)}", None
+        limit = next(iter(ctx.values()), "?")
+        words = {"greater_than_equal": "at least", "less_than_equal": "at most"}
+        return f"must be {words.get(kind, kind.replace('_', ' '))} {limit}, got {_show(value)}", None
+    if kind in ("too_short", "too_long"):
+        words = "at least" if kind == "too_short" else "at most"
+        limit = ctx.get("min_length" if kind == "too_short" else "max_length")
+        return f"must have {words} {limit} item{'s' if limit != 1 else ''}, got {ctx.get('actual_length')}", None
+    if kind in ("string_too_short", "string_too_long"):
+        words = "at least" if kind == "string_too_short" else "at most"
+        limit = ctx.get("min_length" if kind == "string_too_short" else "max_length")
+        return f"must be {words} {limit} characters, got {_show(value)}", None
+    return f"{default}, got {_show(value)}", None

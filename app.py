@@ -1,0 +1,50 @@
+#!/usr/bin/env python3
+"""CDK entry point: load the backup plan and build its stack.
+
+    cdk synth                              # plans/example.yaml (cdk.json context "plan")
+    cdk deploy -c plan=plans/prod.yaml     # another plan
+
+A plan with mistakes stops here with every problem and its line, not a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import aws_cdk as cdk
+from smokejumper.plan import Plan, PlanError, load_plan
+
+from infra.nag import add_nag_checks
+from infra.stack import SmokejumperStack, stack_name
+
+DEFAULT_PLAN = "plans/example.yaml"
+
+
+def environment(app: cdk.App, plan: Plan) -> cdk.Environment:
+    """The plan's account and region, else those pinned in cdk.json's context.
+
+    Never looked up from credentials: synthesis must work offline and give the
+    same template on every machine.
+    """
+    return cdk.Environment(
+        account=plan.deployment.account or app.node.try_get_context("account"),
+        region=plan.deployment.region or app.node.try_get_context("region"),
+    )
+
+
+def main() -> int:
+    app = cdk.App()
+    plan_path = app.node.try_get_context("plan") or DEFAULT_PLAN
+    try:
+        plan = load_plan(plan_path)
+    except PlanError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return error.exit_code
+    SmokejumperStack(app, stack_name(plan), plan=plan, env=environment(app, plan))
+    add_nag_checks(app)
+    app.synth()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""CDK constructs for smokejumper, one module per concern, composed in `infra.stack`."""

@@ -1,0 +1,31 @@
+"""The one stack of a backup plan, composed of a construct per concern."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Stack, Tags
+from constructs import Construct
+from smokejumper.plan import Plan
+
+from infra.storage import BackupStorage
+
+
+def stack_name(plan: Plan) -> str:
+    """The CloudFormation stack name of a plan; one stack per plan per account and region."""
+    return f"Smokejumper-{plan.name}"
+
+
+class SmokejumperStack(Stack):
+    """Everything one backup plan needs. So far: where backups are stored."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, plan: Plan, **kwargs: Any) -> None:
+        kwargs.setdefault("description", f"smokejumper backups of plan {plan.name}")
+        super().__init__(scope, construct_id, **kwargs)
+        self.plan = plan
+        Tags.of(self).add("smokejumper:plan", plan.name)
+
+        self.storage = BackupStorage(self, "Storage", plan_name=plan.name, storage=plan.storage)
+
+        CfnOutput(self, "BucketName", value=self.storage.bucket.bucket_name, description="backup bucket")
+        CfnOutput(self, "KeyArn", value=self.storage.key.key_arn, description="KMS key of the backup bucket")

@@ -1,0 +1,45 @@
+"""The synthesized templates pass cfn-lint, informational checks included.
+
+Ignored, and why:
+  I1022  "prefer Fn::Sub over Fn::Join": a style hint about how CDK itself
+         writes ARNs; nothing in our code produces those joins.
+(cfn-lint cannot see inside the Fn::Join that CDK makes of a Step Functions
+definition; when state machines arrive, check their ASL separately.)
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+CFN_LINT = Path(sys.executable).parent / "cfn-lint"
+IGNORED_RULES = ["I1022"]
+
+
+def test_templates_pass_cfn_lint(synthesized):
+    templates = sorted(synthesized.outdir.glob("*.template.json"))
+    assert len(templates) == 2
+
+    result = subprocess.run(
+        [
+            CFN_LINT,
+            "--regions",
+            "eu-west-1",
+            "--include-checks",
+            "I",
+            "--ignore-checks",
+            *IGNORED_RULES,
+            "--format",
+            "parseable",
+            "--",
+            *templates,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    # cfn-lint's exit code is a bit mask: 2 errors, 4 warnings, 8 informational.
+    assert result.returncode == 0, result.stdout + result.stderr

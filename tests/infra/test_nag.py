@@ -1,0 +1,73 @@
+"""cdk-nag's AwsSolutions checks pass, and a finding would stop synthesis.
+
+cdk-nag 3.x reports through CDK's policy validation (a failed synth and
+cdk.out/validation-report.json), not through Annotations as 2.x did, so these
+tests ask the rule pack directly and read the validation report.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from aws_cdk import aws_s3 as s3
+from aws_cdk.assertions import Annotations, Match
+from cdk_nag import AwsSolutionsChecks
+
+from infra import nag
+
+# Every AwsSolutions finding acknowledged in the stack, by construct path and
+# rule. Nothing needs one yet; a new entry here is a deliberate, reviewed choice.
+ACKNOWLEDGED: dict[str, list[str]] = {}
+
+
+def findings(scope):
+    """Every unacknowledged AwsSolutions finding under `scope`, as 'RULE construct/path'."""
+    report = AwsSolutionsChecks(verbose=True).validate_scope(scope)
+    return sorted(
+        f"{violation.rule_name} {resource.construct_path}"
+        for violation in report.violations
+        for resource in violation.violating_resources
+    )
+
+
+def test_no_unacknowledged_aws_solutions_findings(synthesized):
+    assert findings(synthesized.app) == []
+
+
+def test_synth_validation_report_is_clean(synthesized):
+    report = json.loads((synthesized.outdir / "validation-report.json").read_text())
+    assert report["pluginReports"] == []
+
+
+def test_no_error_annotations(example, plain):
+    for built in (example, plain):
+        assert Annotations.from_stack(built.stack).find_error("*", Match.any_value()) == []
+
+
+def test_acknowledged_findings_are_the_reviewed_ones(example, plain):
+    # add_nag_checks writes each acknowledgment and its reason into the template.
+    for built in (example, plain):
+        acknowledged = {
+            resource["Metadata"]["aws:cdk:path"]: [
+                rule["id"] for rule in resource["Metadata"]["cdk_nag"]["rules_to_suppress"]
+            ]
+            for resource in built.template.to_json()["Resources"].values()
+            if "cdk_nag" in resource.get("Metadata", {})
+        }
+        assert acknowledged == ACKNOWLEDGED
+
+
+def test_a_new_finding_fails_synth_until_acknowledged(fresh_app, stack_builder, example_plan):
+    stack = stack_builder(fresh_app, example_plan)
+    careless = s3.Bucket(stack, "Careless")  # no access logs, no TLS-only policy
+    nag.add_nag_checks(fresh_app)
+
+    path = f"{stack.stack_name}/Careless/Resource"
+    assert findings(fresh_app) == [f"AwsSolutions-S1 {path}", f"AwsSolutions-S10 {path}"]
+
+    nag.acknowledge(careless, "AwsSolutions-S1", "test: acknowledged findings are not reported")
+    assert findings(fresh_app) == [f"AwsSolutions-S10 {path}"]
+
+    with pytest.raises(RuntimeError, match=r"ValidationFailed(.|\n)*AwsSolutions-S10"):
+        fresh_app.synth()
