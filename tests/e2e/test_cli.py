@@ -1,0 +1,144 @@
+"""The `smokejumper` command as a user runs it: real process, exit codes, stdout/stderr."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from smokejumper.store import open_store
+
+from tests.support.artifacts import write_run
+
+REPO = Path(__file__).resolve().parents[2]
+SMOKEJUMPER = Path(sys.executable).parent / "smokejumper"
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
+    env.pop("SMOKEJUMPER_STORE", None)
+    return subprocess.run(
+        [str(SMOKEJUMPER), *args], capture_output=True, text=True, timeout=300, cwd=cwd or REPO, env=env
+    )
+
+
+@pytest.fixture
+def store_with_runs(tmp_path):
+    store = open_store(str(tmp_path / "example"))
+    # Run ids have one-second resolution: give the two runs distinct start times.
+    good = write_run(store, started=datetime(2026, 11, 24, 2, 0, tzinfo=UTC))
+    failed = write_run(store, started=datetime(2026, 11, 25, 2, 0, tzinfo=UTC), failed=("uaadb",))
+    return store, good, failed
+
+
+def test_help_teaches_with_examples():
+    result = run("--help")
+    assert result.returncode == 0
+    assert "Examples:" in result.stdout
+    assert "smokejumper runs list --store s3://" in result.stdout
+    for command in ("plan", "runs", "verify", "demo"):
+        assert command in result.stdout
+    verify_help = run("verify", "--help")
+    assert "exit code 3" in verify_help.stdout.lower()
+
+
+def test_plan_check_accepts_the_example():
+    result = run("plan", "check", "plans/example.yaml")
+    assert result.returncode == 0, result.stderr
+    assert "is valid" in result.stdout
+    as_json = json.loads(run("plan", "check", "plans/example.yaml", "--json").stdout)
+    assert as_json["ok"] is True
+    assert as_json["counts"]["databases"] >= 6
+
+
+def test_plan_check_lists_every_problem(tmp_path):
+    example = (REPO / "plans" / "example.yaml").read_text()
+    broken = example.replace("port: 5432", "port: 70000", 1).replace("engine: mysql", "engine: oracle", 1)
+    assert broken != example
+    path = tmp_path / "broken.yaml"
+    path.write_text(broken)
+    result = run("plan", "check", str(path))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "port: must be 1..65535, got 70000" in result.stderr
+    assert "oracle" in result.stderr
+    as_json = json.loads(run("plan", "check", str(path), "--json").stdout)
+    assert as_json["ok"] is False
+    assert len(as_json["problems"]) == 2
+
+
+def test_runs_list_and_show(store_with_runs):
+    store, good, failed = store_with_runs
+    listed = run("runs", "list", "--store", store.url)
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.index(failed.run_id) < listed.stdout.index(good.run_id), "newest first"
+    data = json.loads(run("runs", "list", "--store", store.url, "--json").stdout)
+    assert [item["run_id"] for item in data["runs"]] == [failed.run_id, good.run_id]
+    assert [item["status"] for item in data["runs"]] == ["failed", "succeeded"]
+    assert data["runs"][0]["failed_artifacts"] == 1
+
+    shown = run("runs", "show", "latest", "--store", store.url)
+    assert shown.returncode == 0, shown.stderr
+    assert good.run_id in shown.stdout, "latest means the newest successful run"
+    assert "databases/ccdb" in shown.stdout
+    detail = json.loads(run("runs", "show", failed.run_id, "--store", store.url, "--json").stdout)
+    assert detail["artifacts"][1]["error"] == "connection lost"
+
+
+def test_runs_errors_have_causes_and_hints(tmp_path, store_with_runs):
+    store, _good, _failed = store_with_runs
+    bad_id = run("runs", "show", "yesterday", "--store", store.url)
+    assert bad_id.returncode == 2
+    assert "is not a run id" in bad_id.stderr
+    assert "hint:" in bad_id.stderr
+    missing = run("runs", "show", "20200101T000000Z-abcd", "--store", store.url)
+    assert missing.returncode == 1
+    assert "no such run" in missing.stderr
+    scheme = run("runs", "list", "--store", "gs://bucket/x")
+    assert scheme.returncode == 2
+    assert "unknown store URL scheme 'gs'" in scheme.stderr
+    no_store = run("runs", "list")
+    assert no_store.returncode == 2
+    assert "--store" in no_store.stderr
+
+
+def test_verify_good_and_tampered(store_with_runs):
+    store, good, _failed = store_with_runs
+    run_url = f"{store.url}/runs/{good.run_id}"
+    ok = run("verify", run_url)
+    assert ok.returncode == 0, ok.stderr
+    assert "verified" in ok.stdout
+    dump = Path(store.root) / "runs" / good.run_id / "databases" / "uaadb" / "dump.sql.zst"
+    data = bytearray(dump.read_bytes())
+    data[-30] ^= 0xFF
+    dump.write_bytes(bytes(data))
+    bad = run("verify", run_url)
+    assert bad.returncode == 3
+    assert "databases/uaadb/dump.sql.zst" in bad.stderr
+    report = json.loads(run("verify", run_url, "--json").stdout)
+    assert report["ok"] is False
+    assert all(problem.startswith("databases/uaadb/") for problem in report["problems"])
+    artifact_only = run("verify", f"{run_url}/databases/ccdb")
+    assert artifact_only.returncode == 0, "the undamaged artifact verifies on its own"
+
+
+def test_verify_nothing_there(tmp_path):
+    result = run("verify", str(tmp_path))
+    assert result.returncode == 1
+    assert "neither artifact.json nor manifest.json" in result.stderr
+
+
+def test_demo_runs_end_to_end(tmp_path):
+    """The README's main job."""
+    result = run("demo", "--workdir", str(tmp_path / "demo"), cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Demo complete" in result.stdout
+    assert "rejected:" in result.stdout
+    local = tmp_path / "demo" / "store"
+    listed = json.loads(run("runs", "list", "--store", str(local), "--json").stdout)
+    assert listed["runs"], "the demo leaves runs to explore"
+    assert run("verify", str(tmp_path / "demo" / "tampered")).returncode == 3
