@@ -10,6 +10,7 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+from smokejumper.store import Store, open_store
 
 from tests.support.services import (
     EtcdServer,
@@ -72,3 +73,12 @@ def s3_bucket(aws: boto3.Session) -> Bucket:
     s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": REGION})
     s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
     return Bucket(name, key_id, s3)
+
+
+@pytest.fixture(params=["local", "s3"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    """The same tests against both stores: a local directory and a KMS-encrypting S3 prefix."""
+    if request.param == "local":
+        return open_store(str(tmp_path / "backups"))
+    bucket = request.getfixturevalue("s3_bucket")
+    return open_store(f"s3://{bucket.name}/example", s3_client=bucket.client, kms_key_id=bucket.kms_key_id)

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import pg8000.native
 import pymysql
@@ -36,7 +37,10 @@ def unique_name(prefix: str = "sj_test") -> str:
 
 
 @dataclass(frozen=True)
-class PostgresDatabase:
+class ServerDatabase:
+    """One database on a server: where it is and how the engine's tools reach it."""
+
+    scheme: ClassVar[str]
     host: str
     port: int
     user: str
@@ -44,22 +48,18 @@ class PostgresDatabase:
 
     @property
     def dsn(self) -> str:
-        return f"postgresql://{self.user}@{self.host}:{self.port}/{self.dbname}"
+        return f"{self.scheme}://{self.user}@{self.host}:{self.port}/{self.dbname}"
+
+
+class PostgresDatabase(ServerDatabase):
+    scheme = "postgresql"
 
     def connect(self) -> pg8000.native.Connection:
         return pg8000.native.Connection(self.user, host=self.host, port=self.port, database=self.dbname)
 
 
-@dataclass(frozen=True)
-class MysqlDatabase:
-    host: str
-    port: int
-    user: str
-    dbname: str
-
-    @property
-    def dsn(self) -> str:
-        return f"mysql://{self.user}@{self.host}:{self.port}/{self.dbname}"
+class MysqlDatabase(ServerDatabase):
+    scheme = "mysql"
 
     def connect(self) -> pymysql.connections.Connection:
         return pymysql.connect(

@@ -19,17 +19,8 @@ from smokejumper.catalog import (
     write_manifest,
 )
 from smokejumper.errors import IntegrityError, NotFoundError, StoreError, UsageError
-from smokejumper.store import open_store
 
 from tests.support.artifacts import TABLES, write_artifact, write_run
-
-
-@pytest.fixture(params=["local", "s3"])
-def store(request, tmp_path):
-    if request.param == "local":
-        return open_store(str(tmp_path / "plan"))
-    bucket = request.getfixturevalue("s3_bucket")
-    return open_store(f"s3://{bucket.name}/example", s3_client=bucket.client, kms_key_id=bucket.kms_key_id)
 
 
 def test_run_ids_sort_by_time_and_parse_back():

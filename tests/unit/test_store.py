@@ -14,14 +14,6 @@ from smokejumper.store.local import TEMP_MARKER
 from smokejumper.store.s3 import MAX_PARTS, MIB, MIN_PART_SIZE, part_size_for
 
 
-@pytest.fixture(params=["local", "s3"])
-def store(request, tmp_path):
-    if request.param == "local":
-        return open_store(f"file://{tmp_path}/backups")
-    bucket = request.getfixturevalue("s3_bucket")
-    return open_store(f"s3://{bucket.name}/plan-a", s3_client=bucket.client, kms_key_id=bucket.kms_key_id)
-
-
 def pseudo_random(size: int, seed: int = 1) -> bytes:
     """Incompressible-looking bytes, deterministic and fast."""
     out = bytearray()

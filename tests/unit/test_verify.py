@@ -7,20 +7,11 @@ import json
 import pytest
 from smokejumper.catalog import read_artifact_record
 from smokejumper.errors import NotFoundError
-from smokejumper.store import open_store
 from smokejumper.verify import verify_location
 
 from tests.support.artifacts import write_artifact, write_run
 
 DUMP = "dump.sql.zst"
-
-
-@pytest.fixture(params=["local", "s3"])
-def store(request, tmp_path):
-    if request.param == "local":
-        return open_store(str(tmp_path / "plan"))
-    bucket = request.getfixturevalue("s3_bucket")
-    return open_store(f"s3://{bucket.name}/example", s3_client=bucket.client)
 
 
 @pytest.fixture
