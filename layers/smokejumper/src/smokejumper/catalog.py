@@ -70,6 +70,7 @@ class FrameEntry(_Record):
     uncompressed_size: int = Field(ge=0)
     uncompressed_sha256: str
     rows: int | None = Field(default=None, ge=0)
+    meta: dict[str, Any] = Field(default_factory=dict, description="engine-specific: what using this frame alone needs")
 
     _check_sha = field_validator("sha256", "uncompressed_sha256")(_sha256_field)
 

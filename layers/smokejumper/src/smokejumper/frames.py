@@ -11,8 +11,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import zstandard
 
@@ -38,6 +38,8 @@ class FrameInfo:
     uncompressed_size: int
     uncompressed_sha256: str
     rows: int | None = None
+    # What the engine needs to use this section alone (e.g. a table's COPY header length).
+    meta: dict[str, Any] = field(default_factory=dict)
 
 
 class FrameSection:
@@ -55,6 +57,7 @@ class FrameSection:
         self.uncompressed_size = 0
         self._uncompressed_digest = hashlib.sha256()
         self.rows: int | None = None
+        self.meta: dict[str, Any] = {}
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
         self._uncompressed_digest.update(data)
@@ -120,13 +123,17 @@ class FrameWriter:
                 uncompressed_size=section.uncompressed_size,
                 uncompressed_sha256=uncompressed_sha256,
                 rows=section.rows,
+                meta=section.meta,
             )
         )
 
-    def write_frame(self, name: str, data: bytes, *, rows: int | None = None) -> FrameInfo:
+    def write_frame(
+        self, name: str, data: bytes, *, rows: int | None = None, meta: dict[str, Any] | None = None
+    ) -> FrameInfo:
         with self.frame(name) as section:
             section.write(data)
             section.rows = rows
+            section.meta = meta or {}
         return self.frames[-1]
 
     @property
