@@ -48,6 +48,9 @@ SET row_security = off;
 
 """
 WRITE_BUFFER = 1024 * 1024
+# What the driver raises when the server says no or the connection dies
+# (a terminated backend shows up as a reset socket).
+DRIVER_ERRORS = (pg8000.native.DatabaseError, pg8000.native.InterfaceError, OSError)
 
 
 class DumpError(SmokejumperError):
@@ -142,15 +145,18 @@ def lock_tables(connection: pg8000.native.Connection) -> int:
         batch = names[start : start + 500]
         try:
             connection.run(f"LOCK TABLE {', '.join(batch)} IN ACCESS SHARE MODE")
-        except pg8000.native.DatabaseError as exc:
+        except DRIVER_ERRORS as exc:
             raise DumpError(
-                f"could not lock tables for a consistent dump: {_server_message(exc)}",
+                f"could not lock tables for a consistent dump: {server_message(exc)}",
                 hint="a concurrent DROP/ALTER TABLE held or removed a table; run the backup again",
             ) from exc
     return len(names)
 
 
-def _server_message(exc: Exception) -> str:
+def server_message(exc: BaseException) -> str:
+    """One line from a driver error: the server's message and SQLSTATE, or what happened to the connection."""
+    if isinstance(exc, OSError):
+        return f"connection lost ({exc.strerror or exc})"
     detail = exc.args[0] if exc.args else exc
     if isinstance(detail, dict):
         return f"{detail.get('M', detail)} (SQLSTATE {detail.get('C', '?')})"
@@ -175,8 +181,8 @@ def dump_database(
         writer.source = source_identity(connection)
         locked = lock_tables(connection)
         schema = read_schema(connection)
-    except pg8000.native.DatabaseError as exc:
-        raise DumpError(f"reading the schema failed: {_server_message(exc)}") from exc
+    except DRIVER_ERRORS as exc:
+        raise DumpError(f"reading the schema failed: {server_message(exc)}") from exc
     expected = sum(table.estimated_bytes for table in schema.tables)
     total_rows = 0
     with writer.data_file(DUMP_FILE, expected_size=expected // 3 or None, level=options.compression_level) as frames:
@@ -189,8 +195,8 @@ def dump_database(
                 batched = _Batched(section)
                 try:
                     connection.run(f"COPY {table.qualified} ({', '.join(table.columns)}) TO STDOUT", stream=batched)
-                except pg8000.native.DatabaseError as exc:
-                    raise DumpError(f"reading {table.qualified} failed: {_server_message(exc)}") from exc
+                except DRIVER_ERRORS as exc:
+                    raise DumpError(f"reading {table.qualified} failed: {server_message(exc)}") from exc
                 batched.flush()
                 section.write(COPY_TERMINATOR)
                 section.rows = connection.row_count

@@ -22,7 +22,7 @@ import pg8000.native
 from smokejumper.catalog import DataFile, FrameEntry, read_artifact_record
 from smokejumper.errors import IntegrityError, SmokejumperError, UsageError
 from smokejumper.frames import FrameInfo, decompress_frame
-from smokejumper.sources.postgres.dump import COPY_TERMINATOR, DUMP_FILE
+from smokejumper.sources.postgres.dump import COPY_TERMINATOR, DRIVER_ERRORS, DUMP_FILE, server_message
 from smokejumper.sources.postgres.schema import USER_SCHEMA, not_in_extension, rows
 from smokejumper.store import Store, join_key
 
@@ -174,13 +174,6 @@ def _clean_database(connection: pg8000.native.Connection) -> None:
     )
 
 
-def _server_message(exc: Exception) -> str:
-    detail = exc.args[0] if exc.args else exc
-    if isinstance(detail, dict):
-        return str(detail.get("M", detail))
-    return str(detail)
-
-
 def restore_database(
     store: Store,
     connection: pg8000.native.Connection,
@@ -241,9 +234,9 @@ def restore_database(
                 if on_frame:
                     on_frame(frame.name, 0, frame.uncompressed_size)
         connection.run("COMMIT")
-    except (pg8000.native.DatabaseError, pg8000.native.InterfaceError) as exc:
+    except DRIVER_ERRORS as exc:
         _rollback(connection)
-        raise RestoreError(f"restore into {database} failed, nothing was changed: {_server_message(exc)}") from exc
+        raise RestoreError(f"restore into {database} failed, nothing was changed: {server_message(exc)}") from exc
     except BaseException:
         _rollback(connection)
         raise
@@ -253,5 +246,5 @@ def restore_database(
 
 def _rollback(connection: pg8000.native.Connection) -> None:
     # If the connection is gone, the server has rolled back already.
-    with contextlib.suppress(pg8000.native.DatabaseError, pg8000.native.InterfaceError):
+    with contextlib.suppress(*DRIVER_ERRORS):
         connection.run("ROLLBACK")
