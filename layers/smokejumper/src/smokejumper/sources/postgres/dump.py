@@ -23,7 +23,7 @@ import pg8000.native
 from smokejumper.artifact import ArtifactWriter
 from smokejumper.catalog import ArtifactRecord
 from smokejumper.errors import SmokejumperError
-from smokejumper.frames import FrameSection
+from smokejumper.sources.postgres.copy import copy_out
 from smokejumper.sources.postgres.schema import Table, read_schema, rows
 
 DUMP_FILE = "dump.sql.zst"
@@ -47,7 +47,6 @@ SET client_min_messages = warning;
 SET row_security = off;
 
 """
-WRITE_BUFFER = 1024 * 1024
 # What the driver raises when the server says no or the connection dies
 # (a terminated backend shows up as a reset socket).
 DRIVER_ERRORS = (pg8000.native.DatabaseError, pg8000.native.InterfaceError, OSError)
@@ -65,28 +64,6 @@ class DumpOptions:
 
 TableProgress = Callable[[Table, int, int], None]
 """Called after each table with (table, rows, uncompressed bytes)."""
-
-
-class _Batched:
-    """Collects COPY's one-message-per-row writes into large writes: the frame's
-    compressor and hashers are then called per megabyte, not per row."""
-
-    def __init__(self, section: FrameSection) -> None:
-        self._section = section
-        self._buffer = bytearray()
-        self.size = 0
-
-    def write(self, data: bytes) -> int:
-        self._buffer += data
-        self.size += len(data)
-        if len(self._buffer) >= WRITE_BUFFER:
-            self.flush()
-        return len(data)
-
-    def flush(self) -> None:
-        if self._buffer:
-            self._section.write(self._buffer)
-            self._buffer = bytearray()
 
 
 def begin_snapshot(connection: pg8000.native.Connection, options: DumpOptions) -> dict[str, Any]:
@@ -192,14 +169,13 @@ def dump_database(
             with frames.frame(table.qualified) as section:
                 header = copy_header(table)
                 section.write(header)
-                batched = _Batched(section)
                 try:
-                    connection.run(f"COPY {table.qualified} ({', '.join(table.columns)}) TO STDOUT", stream=batched)
+                    section.rows = copy_out(
+                        connection, f"COPY {table.qualified} ({', '.join(table.columns)}) TO STDOUT", section.write
+                    )
                 except DRIVER_ERRORS as exc:
                     raise DumpError(f"reading {table.qualified} failed: {server_message(exc)}") from exc
-                batched.flush()
                 section.write(COPY_TERMINATOR)
-                section.rows = connection.row_count
                 section.meta = {
                     "kind": "table",
                     "schema": table.schema,
@@ -209,7 +185,7 @@ def dump_database(
                 }
             total_rows += section.rows or 0
             if on_table:
-                on_table(table, section.rows or 0, batched.size)
+                on_table(table, section.rows or 0, section.uncompressed_size)
         frames.write_frame("post-data", ("\n\n".join(schema.post_data) + "\n").encode(), meta={"kind": "post-data"})
     # Reading only: nothing to commit, but ending the transaction releases the locks now.
     connection.run("ROLLBACK")
