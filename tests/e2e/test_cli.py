@@ -142,3 +142,48 @@ def test_demo_runs_end_to_end(tmp_path):
     listed = json.loads(run("runs", "list", "--store", str(local), "--json").stdout)
     assert listed["runs"], "the demo leaves runs to explore"
     assert run("verify", str(tmp_path / "demo" / "tampered")).returncode == 3
+
+
+def test_backup_and_restore_postgres_with_the_cli(pg_database, tmp_path):
+    from tests.support.pg_oracle import assert_same_database, psql_restore
+    from tests.support.pg_schemas import load_cf_like
+    from tests.support.services import fresh_postgres_database
+
+    load_cf_like(pg_database, rows=500)
+    artifact = tmp_path / "ccdb"
+    backup = run("backup", "postgres", "--dsn", pg_database.dsn, "--to", str(artifact), "--json")
+    assert backup.returncode == 0, backup.stderr
+    record = json.loads(backup.stdout)
+    assert record["engine"] == "postgres"
+    assert record["source"]["database"] == pg_database.dbname
+    assert run("verify", str(artifact)).returncode == 0
+    again = run("backup", "postgres", "--dsn", pg_database.dsn, "--to", str(artifact))
+    assert again.returncode == 2
+    assert "already holds an artifact" in again.stderr
+
+    with fresh_postgres_database() as target:
+        restored = run("restore", "postgres", "--from", str(artifact), "--dsn", target.dsn)
+        assert restored.returncode == 0, restored.stderr
+        assert "restored" in restored.stdout
+        assert_same_database(pg_database, target)
+        refused = run("restore", "postgres", "--from", str(artifact), "--dsn", target.dsn)
+        assert refused.returncode == 1
+        assert "is not empty" in refused.stderr
+        assert "--clean" in refused.stderr
+    with fresh_postgres_database() as by_psql:
+        psql_restore(artifact / "dump.sql.zst", by_psql)
+        assert_same_database(pg_database, by_psql)
+
+
+def test_backup_postgres_errors_are_one_line(tmp_path):
+    unreachable = run(
+        "backup", "postgres", "--dsn", "postgresql://u:hunter2@127.0.0.1:1/db", "--to", str(tmp_path / "x")
+    )
+    assert unreachable.returncode == 1
+    assert "cannot reach PostgreSQL at 127.0.0.1:1: connection refused" in unreachable.stderr
+    assert "hunter2" not in unreachable.stderr + unreachable.stdout
+    assert "Traceback" not in unreachable.stderr
+    assert not (tmp_path / "x").exists()
+    wrong_engine = run("backup", "postgres", "--dsn", "mysql://root@127.0.0.1/db", "--to", str(tmp_path / "y"))
+    assert wrong_engine.returncode == 2
+    assert "not a PostgreSQL URL" in wrong_engine.stderr

@@ -43,7 +43,7 @@ def copy_out(connection: pg8000.native.Connection, sql: str, write: Callable[[by
     while not ready:
         chunk = sock.read1(CHUNK)
         if not chunk:
-            raise pg8000.native.InterfaceError("network error: the server closed the connection during COPY")
+            raise pg8000.native.InterfaceError("connection lost: the server closed the connection during COPY")
         data = pending + chunk if pending else chunk
         last_header = len(data) - 5
         position = 0

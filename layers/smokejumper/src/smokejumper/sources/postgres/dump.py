@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pg8000.native
+
 from smokejumper.artifact import ArtifactWriter
 from smokejumper.catalog import ArtifactRecord
 from smokejumper.errors import SmokejumperError

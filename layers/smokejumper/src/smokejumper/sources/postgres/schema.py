@@ -81,6 +81,7 @@ def read_schema(connection: pg8000.native.Connection) -> Schema:
     schema = Schema()
     schema.add_pre("schemas", _schemas(connection))
     schema.add_pre("extensions", _extensions(connection))
+    schema.add_pre("collations", _collations(connection))
     schema.add_pre("types", _types(connection))
     schema.add_pre("sequences", _sequences(connection))
     early, late = _functions(connection)
@@ -93,8 +94,11 @@ def read_schema(connection: pg8000.native.Connection) -> Schema:
     views, refreshes = _views(connection)
     schema.add_pre("views", views)
     schema.add_post("sequence values", _sequence_values(connection))
-    schema.add_post("constraints", _constraints(connection))
+    keys, foreign_keys = _constraints(connection)
+    schema.add_post("constraints", keys)
     schema.add_post("indexes", _indexes(connection))
+    # A foreign key may reference columns that only a unique index covers.
+    schema.add_post("constraints", foreign_keys)
     schema.add_post("triggers", _triggers(connection, version))
     schema.add_post("materialized view refreshes", refreshes)
     schema.add_post("comments", _comments(connection))
@@ -121,6 +125,31 @@ def _extensions(connection: pg8000.native.Connection) -> list[str]:
     return [f"CREATE EXTENSION IF NOT EXISTS {name} WITH SCHEMA {schema};" for name, schema in found]
 
 
+def _collations(connection: pg8000.native.Connection) -> list[str]:
+    """User-defined collations. Catalog columns moved between versions, hence to_jsonb."""
+    statements = []
+    for name, row in rows(
+        connection,
+        "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.collname), to_jsonb(c)"
+        " FROM pg_catalog.pg_collation c JOIN pg_catalog.pg_namespace n ON n.oid = c.collnamespace"
+        f" WHERE {USER_SCHEMA} AND {not_in_extension('pg_collation', 'c.oid')} ORDER BY c.oid",
+    ):
+        provider = {"i": "icu", "c": "libc", "b": "builtin"}.get(row["collprovider"], "libc")
+        options = [f"provider = {provider}"]
+        locale = row.get("colllocale") or row.get("colliculocale")
+        if provider in ("icu", "builtin"):
+            options.append(f"locale = {quote_literal(locale or '')}")
+        else:
+            options.append(f"lc_collate = {quote_literal(row['collcollate'])}")
+            options.append(f"lc_ctype = {quote_literal(row['collctype'])}")
+        if row.get("collicurules"):
+            options.append(f"rules = {quote_literal(row['collicurules'])}")
+        if not row["collisdeterministic"]:
+            options.append("deterministic = false")
+        statements.append(f"CREATE COLLATION {name} ({', '.join(options)});")
+    return statements
+
+
 def _types(connection: pg8000.native.Connection) -> list[str]:
     statements = []
     user_type = f"n.nspname NOT IN {SYSTEM_SCHEMAS} AND n.nspname !~ '^pg_' AND {not_in_extension('pg_type', 't.oid')}"
@@ -143,12 +172,14 @@ def _types(connection: pg8000.native.Connection) -> list[str]:
         "  t.typrelid"
         " FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace"
         " LEFT JOIN pg_catalog.pg_type bt ON bt.oid = t.typbasetype"
-        f" WHERE {user_type} AND (t.typtype = 'd'"
+        f" WHERE {user_type} AND (t.typtype IN ('d', 'r')"
         "   OR (t.typtype = 'c' AND (SELECT relkind FROM pg_catalog.pg_class WHERE oid = t.typrelid) = 'c'))"
         " ORDER BY t.oid",
     )
     for oid, kind, name, base, not_null, default, collation, relid in others:
-        if kind == "d":
+        if kind == "r":
+            statements.append(_range_type(connection, oid, name))
+        elif kind == "d":
             parts = [f"CREATE DOMAIN {name} AS {base}"]
             if collation:
                 parts.append(f"COLLATE {collation}")
@@ -181,6 +212,34 @@ def _types(connection: pg8000.native.Connection) -> list[str]:
             )
             statements.append(f"CREATE TYPE {name} AS ({columns});")
     return statements
+
+
+def _range_type(connection: pg8000.native.Connection, oid: int, name: str) -> str:
+    subtype, opclass, default_opclass, collation, canonical, diff, multirange = rows(
+        connection,
+        "SELECT pg_catalog.format_type(r.rngsubtype, NULL),"
+        "  (SELECT quote_ident(on_.nspname) || '.' || quote_ident(oc.opcname) FROM pg_catalog.pg_opclass oc"
+        "   JOIN pg_catalog.pg_namespace on_ ON on_.oid = oc.opcnamespace WHERE oc.oid = r.rngsubopc),"
+        "  (SELECT oc.opcdefault FROM pg_catalog.pg_opclass oc WHERE oc.oid = r.rngsubopc),"
+        "  CASE WHEN r.rngcollation <> 0 THEN (SELECT quote_ident(cn.nspname) || '.' || quote_ident(c.collname)"
+        "    FROM pg_catalog.pg_collation c JOIN pg_catalog.pg_namespace cn ON cn.oid = c.collnamespace"
+        "    WHERE c.oid = r.rngcollation) END,"
+        "  NULLIF(r.rngcanonical, 0)::regproc::text, NULLIF(r.rngsubdiff, 0)::regproc::text,"
+        "  r.rngmultitypid::regtype::text"
+        " FROM pg_catalog.pg_range r WHERE r.rngtypid = :oid",
+        oid=oid,
+    )[0]
+    options = [f"subtype = {subtype}"]
+    if not default_opclass:
+        options.append(f"subtype_opclass = {opclass}")
+    if collation:
+        options.append(f"collation = {collation}")
+    if canonical:
+        options.append(f"canonical = {canonical}")
+    if diff:
+        options.append(f"subtype_diff = {diff}")
+    options.append(f"multirange_type_name = {multirange}")
+    return f"CREATE TYPE {name} AS RANGE ({', '.join(options)});"
 
 
 SEQUENCE_OPTIONS = (
@@ -256,6 +315,9 @@ def _functions(connection: pg8000.native.Connection) -> tuple[list[str], list[st
         "             AND d.objid = p.oid AND d.refclassid = 'pg_class'::regclass)"
         " FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace"
         f" WHERE {USER_SCHEMA} AND p.prokind IN ('f', 'p') AND {not_in_extension('pg_proc', 'p.oid')}"
+        # Range types' constructors are made by CREATE TYPE itself.
+        "   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_proc'::regclass"
+        "                   AND d.objid = p.oid AND d.deptype = 'i')"
         " ORDER BY p.oid",
     )
     early = [f"{definition.rstrip()};" for _oid, definition, late in found if not late]
@@ -446,8 +508,8 @@ def _views(connection: pg8000.native.Connection) -> tuple[list[str], list[str]]:
     return statements, refreshes
 
 
-def _constraints(connection: pg8000.native.Connection) -> list[str]:
-    """Keys and foreign keys, after the data (as pg_dump: faster loads, no FK ordering problems).
+def _constraints(connection: pg8000.native.Connection) -> tuple[list[str], list[str]]:
+    """Keys and checks, and foreign keys, after the data (as pg_dump: faster loads, no FK ordering problems).
 
     Constraints cloned onto partitions from their parent are created by the
     parent's constraint and are skipped. NOT VALID checks are added here too.
@@ -463,12 +525,13 @@ def _constraints(connection: pg8000.native.Connection) -> list[str]:
         f"   AND {not_in_extension('pg_class', 'cl.oid')}"
         " ORDER BY CASE c.contype WHEN 'f' THEN 1 ELSE 0 END, c.oid",
     )
-    statements = []
-    for table, name, definition, _type, kind in found:
+    keys, foreign_keys = [], []
+    for table, name, definition, contype, kind in found:
         # ONLY would leave a partitioned table's partitions without the key.
         only = "" if kind == "p" else "ONLY "
-        statements.append(f"ALTER TABLE {only}{table} ADD CONSTRAINT {name} {definition};")
-    return statements
+        statement = f"ALTER TABLE {only}{table} ADD CONSTRAINT {name} {definition};"
+        (foreign_keys if contype == "f" else keys).append(statement)
+    return keys, foreign_keys
 
 
 def _indexes(connection: pg8000.native.Connection) -> list[str]:
@@ -522,6 +585,10 @@ def _triggers(connection: pg8000.native.Connection, version: int) -> list[str]:
     return statements
 
 
+# A type of its own: not a table's row type (a composite type's relkind is 'c').
+STANDALONE_TYPE = "o.typtype <> 'c' OR (SELECT relkind FROM pg_catalog.pg_class WHERE oid = o.typrelid) = 'c'"
+
+
 def _comments(connection: pg8000.native.Connection) -> list[str]:
     statements = []
     relation_kinds = {"r": "TABLE", "p": "TABLE", "v": "VIEW", "m": "MATERIALIZED VIEW", "S": "SEQUENCE", "i": "INDEX",
@@ -550,7 +617,7 @@ def _comments(connection: pg8000.native.Connection) -> list[str]:
         # (catalog, COMMENT ON keyword, name expression, FROM clause, condition)
         ("pg_namespace", "SCHEMA", "quote_ident(o.nspname)", "pg_catalog.pg_namespace o",
          f"o.nspname NOT IN {SYSTEM_SCHEMAS} AND o.nspname !~ '^pg_'"),
-        ("pg_type", "TYPE", "o.oid::regtype::text", types, f"{USER_SCHEMA} AND o.typtype <> 'c'"),
+        ("pg_type", "TYPE", "o.oid::regtype::text", types, f"{USER_SCHEMA} AND ({STANDALONE_TYPE})"),
         ("pg_proc", "FUNCTION", function_name, functions, f"{USER_SCHEMA} AND o.prokind = 'f'"),
         ("pg_proc", "PROCEDURE", function_name, functions, f"{USER_SCHEMA} AND o.prokind = 'p'"),
     )  # fmt: skip
