@@ -145,39 +145,58 @@ class FrameWriter:
         return self._uncompressed_digest.hexdigest()
 
 
-def decompress_frame(chunks: Iterable[bytes], frame: FrameInfo) -> Iterator[bytes]:
-    """Decompress one frame's bytes, checking length, sha256 and frame shape.
+OUTPUT_CHUNK = 1024 * 1024
 
-    Yields decompressed data as it comes; raises IntegrityError (after the
-    last chunk at the latest) if anything does not match the index. Callers
-    that must not act on bad data verify first, then decompress again.
+
+class _HashingReader:
+    """A file-like view of an iterator of chunks that hashes and counts what is read."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = iter(chunks)
+        self._pending = b""
+        self.digest = hashlib.sha256()
+        self.seen = 0
+
+    def read(self, size: int = -1) -> bytes:
+        if not self._pending:
+            self._pending = next(self._chunks, b"")
+        if size < 0 or size >= len(self._pending):
+            data, self._pending = self._pending, b""
+        else:
+            data, self._pending = self._pending[:size], self._pending[size:]
+        self.digest.update(data)
+        self.seen += len(data)
+        return data
+
+
+def decompress_frame(chunks: Iterable[bytes], frame: FrameInfo) -> Iterator[bytes]:
+    """Decompress one frame's bytes, checking length, sha256 and content against the index.
+
+    Yields decompressed data in pieces of at most 1 MiB, whatever the
+    compression ratio (a table of zeros compresses ~10,000:1), so memory stays
+    bounded. Raises IntegrityError (after the last piece at the latest) if
+    anything does not match the index. Callers that must not act on bad data
+    verify first, then decompress again.
     """
-    compressed_digest = hashlib.sha256()
-    uncompressed_digest = hashlib.sha256()
-    decompressor = zstandard.ZstdDecompressor().decompressobj()
-    seen = 0
-    produced = 0
     where = f"frame {frame.name!r} (offset {frame.offset}, length {frame.length})"
-    for chunk in chunks:
-        seen += len(chunk)
-        compressed_digest.update(chunk)
-        if decompressor.eof:
-            raise IntegrityError(f"{where}: data continues after the end of its zstd frame")
-        try:
-            out = decompressor.decompress(chunk)
-        except zstandard.ZstdError as exc:
-            raise IntegrityError(f"{where}: not valid zstd data ({exc})") from exc
-        if out:
+    source = _HashingReader(chunks)
+    uncompressed_digest = hashlib.sha256()
+    produced = 0
+    reader = zstandard.ZstdDecompressor().stream_reader(source, read_across_frames=True, closefd=False)
+    try:
+        while out := reader.read(OUTPUT_CHUNK):
             uncompressed_digest.update(out)
             produced += len(out)
             yield out
-    if seen != frame.length:
-        raise IntegrityError(f"{where}: read {seen} bytes, index says {frame.length} (truncated file?)")
-    if not decompressor.eof or decompressor.unused_data:
-        raise IntegrityError(f"{where}: does not hold exactly one complete zstd frame")
-    if compressed_digest.hexdigest() != frame.sha256:
+    except zstandard.ZstdError as exc:
+        raise IntegrityError(f"{where}: not valid zstd data ({exc})") from exc
+    while source.read(OUTPUT_CHUNK):  # anything zstd did not need still counts toward the length
+        pass
+    if source.seen != frame.length:
+        raise IntegrityError(f"{where}: read {source.seen} bytes, index says {frame.length} (truncated file?)")
+    if source.digest.hexdigest() != frame.sha256:
         raise IntegrityError(
-            f"{where}: sha256 mismatch: index says {frame.sha256[:16]}…, data has {compressed_digest.hexdigest()[:16]}…"
+            f"{where}: sha256 mismatch: index says {frame.sha256[:16]}…, data has {source.digest.hexdigest()[:16]}…"
         )
     if produced != frame.uncompressed_size or uncompressed_digest.hexdigest() != frame.uncompressed_sha256:
         raise IntegrityError(f"{where}: decompressed content does not match the index")
