@@ -14,6 +14,7 @@ from smokejumper.sources.postgres.dump import dump_database
 from smokejumper.sources.postgres.restore import restore_database
 from smokejumper.store import open_store
 
+from tests.support.load import BankLoad
 from tests.support.pg_oracle import assert_same_database, psql_restore
 from tests.support.pg_schemas import load_cf_like, load_rich
 from tests.support.services import fresh_postgres_database
@@ -110,3 +111,40 @@ class CountingStore:
 
     def __getattr__(self, name):
         return getattr(self._inner, name)
+
+
+def test_dump_under_load_is_one_consistent_snapshot(pg_database, tmp_path):
+    """Money moves between accounts while the dump runs; the restored books must balance.
+
+    The dump pauses after every table so the writer commits many transfers
+    between reading `accounts` and reading `ledger`: only a single snapshot
+    for all tables keeps them in agreement.
+    """
+    store = open_store(str(tmp_path))
+    with BankLoad.for_database(pg_database) as load:
+        load.wait_for_commits(10)
+        before = load.committed
+        connection = pg_database.connect()
+        try:
+            writer = ArtifactWriter(store, "ccdb", engine="postgres", name="ccdb")
+
+            def pause(table, rows, size):
+                load.wait_for_commits(15)
+
+            dump_database(connection, writer, on_table=pause)
+        finally:
+            connection.close()
+        after = load.committed
+    assert after - before >= 30, "the writer kept committing during the dump"
+    for restore in ("ours", "psql"):
+        with fresh_postgres_database() as target:
+            if restore == "ours":
+                restore_from(store, target)
+            else:
+                psql_restore(tmp_path / "ccdb" / "dump.sql.zst", target)
+            connection = target.connect()
+            try:
+                transfers = load.check_invariants(connection)
+            finally:
+                connection.close()
+            assert before <= transfers <= after, "the snapshot lies between the commits seen before and after"

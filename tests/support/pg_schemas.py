@@ -4,10 +4,14 @@
   (each item is tagged ``-- [fidelity: ...]`` in the SQL; ``FIDELITY_ITEMS``
   lists the tags and a test checks each one appears).
 - ``EXTRA_SCHEMA``: things beyond the issue's list that real databases
-  still hold (inheritance, NOT VALID constraints, RLS policies, rules, a
-  custom range type and collation, extended statistics, an aggregate,
-  disabled triggers, an unpopulated materialized view...). Load it after
-  RICH_SCHEMA + RICH_DATA; optional for the engine, but pg_dump keeps it all.
+  still hold: old-style inheritance, a NOT VALID check that existing rows
+  violate, an unlogged table with storage parameters, column STORAGE and
+  STATISTICS, REPLICA IDENTITY FULL, CLUSTER ON, row-level security with a
+  policy, a rule, a disabled trigger, a constraint trigger, a custom ICU
+  nondeterministic collation, a custom range type, extended statistics, a
+  user-defined aggregate, an unpopulated (WITH NO DATA) materialized view.
+  Load it after RICH_SCHEMA + RICH_DATA; optional for the engine, but
+  pg_dump keeps it all (tested).
 - ``CF_LIKE_SCHEMA`` + ``cf_like_data(rows)``: shaped like Cloud Foundry's
   ccdb (public) and uaadb (schema ``uaa``), data generated server-side.
 
@@ -605,6 +609,14 @@ INSERT INTO app.all_types (
  '{[2024-01-01,2024-01-02)}', '(3,4)', '{2,3,4}', '[(1,2),(3,4)]', '((3,4),(1,2))', '[(1,2),(3,4),(5,6)]',
  '((1,2),(3,4),(5,6))', '<(1,2),3>', '"ünï"=>"🎉"', 'ünï ✓', 1, 'UNI', ROW('Straße 1', '東京', '100-0001', point(1, 2)),
  ARRAY[ROW('🎉', 'ü', NULL, NULL)::app.address], '1/0', 'u');
+
+-- [fidelity: data float specials] [fidelity: data numeric nan]: every special float and numeric value,
+-- and a numeric with 1000 significant digits.
+INSERT INTO app.all_types (c_text, c_real, c_double, c_numeric) VALUES
+    ('specials 1', 'NaN', 'Infinity', 'Infinity'),
+    ('specials 2', '-Infinity', '-Infinity', '-Infinity'),
+    ('specials 3', 'Infinity', 'NaN', (repeat('9', 500) || '.' || repeat('0', 499) || '1')::numeric),
+    ('specials 4', '-0', '4.9406564584124654e-324', '-0.000000000000000000000000000000000000000001');
 
 -- An explicit id below the identity's start, then the identity restarted (is_called = false).
 INSERT INTO app.all_types (id, c_text) VALUES (5, 'explicit id under the identity start');
