@@ -154,3 +154,38 @@ def test_restore_failing_midway_rolls_everything_back(pg_database, store):
         finally:
             connection.close()
         assert table_names(target) == [], "schema and first table rolled back with the rest"
+
+
+def test_s3_upload_failing_mid_dump_leaves_no_object_and_no_upload(pg_database, s3_bucket):
+    from botocore.exceptions import EndpointConnectionError
+    from smokejumper.errors import StoreError
+    from smokejumper.store import S3Store
+
+    class FailingSecondPart:
+        def __init__(self, client):
+            self._client = client
+            self.parts = 0
+
+        def upload_part(self, **kwargs):
+            self.parts += 1
+            if self.parts == 2:
+                raise EndpointConnectionError(endpoint_url="https://s3.eu-west-1.amazonaws.com")
+            return self._client.upload_part(**kwargs)
+
+        def __getattr__(self, name):
+            return getattr(self._client, name)
+
+    # About 20 MiB of barely compressible data: several 8 MiB parts.
+    load(
+        pg_database,
+        "CREATE EXTENSION IF NOT EXISTS pgcrypto;"
+        " CREATE TABLE blobs AS SELECT g AS id, encode(gen_random_bytes(1024), 'base64') AS b"
+        " FROM generate_series(1, 20000) g",
+    )
+    client = FailingSecondPart(s3_bucket.client)
+    store = S3Store(s3_bucket.name, "cf", client=client, kms_key_id=s3_bucket.kms_key_id)
+    with pytest.raises(StoreError, match="cannot upload part 2"):
+        dump(pg_database, store)
+    assert client.parts == 2
+    assert s3_bucket.client.list_multipart_uploads(Bucket=s3_bucket.name).get("Uploads", []) == []
+    assert s3_bucket.client.list_objects_v2(Bucket=s3_bucket.name).get("KeyCount") == 0

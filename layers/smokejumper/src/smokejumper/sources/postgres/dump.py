@@ -14,6 +14,8 @@ same frames, one table at a time if asked.
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,7 +27,7 @@ from smokejumper.artifact import ArtifactWriter
 from smokejumper.catalog import ArtifactRecord
 from smokejumper.errors import SmokejumperError
 from smokejumper.sources.postgres.copy import copy_out
-from smokejumper.sources.postgres.schema import Table, read_schema, rows
+from smokejumper.sources.postgres.schema import Schema, Table, read_schema, rows
 
 DUMP_FILE = "dump.sql.zst"
 COPY_TERMINATOR = b"\\.\n\n"
@@ -65,6 +67,53 @@ class DumpOptions:
 
 TableProgress = Callable[[Table, int, int], None]
 """Called after each table with (table, rows, uncompressed bytes)."""
+
+
+class BackgroundWriter:
+    """Runs the frame's writes (compression, hashing, upload) on a worker thread.
+
+    The COPY reader holds the GIL while it cuts rows out of the socket data;
+    zstd, sha256 and socket/file writes release it, so the two overlap on two
+    cores. The queue is short, so memory stays bounded (a few MiB).
+    """
+
+    def __init__(self, depth: int = 8) -> None:
+        self._queue: queue.Queue[tuple[Callable[[bytes], object], bytes] | None] = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="smokejumper-frame-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            write, data = item
+            try:
+                if self._error is None:
+                    write(data)
+            except BaseException as exc:  # handed over to the producer, which raises it
+                self._error = exc
+            finally:
+                self._queue.task_done()
+        self._queue.task_done()
+
+    def submit(self, write: Callable[[bytes], object], data: bytes) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put((write, data))
+
+    def drain(self) -> None:
+        """Wait for every submitted write; raise the first error any of them hit."""
+        self._queue.join()
+        if self._error is not None:
+            raise self._error
+
+    def settle(self) -> None:
+        """Wait until no write is in flight, errors or not (before an upload is aborted:
+        S3 keeps a part that was still uploading when its upload was aborted)."""
+        self._queue.join()
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
 
 
 def begin_snapshot(connection: pg8000.native.Connection, options: DumpOptions) -> dict[str, Any]:
@@ -161,36 +210,57 @@ def dump_database(
         schema = read_schema(connection)
     except DRIVER_ERRORS as exc:
         raise DumpError(f"reading the schema failed: {server_message(exc)}") from exc
-    expected = sum(table.estimated_bytes for table in schema.tables)
-    total_rows = 0
-    with writer.data_file(DUMP_FILE, expected_size=expected // 3 or None, level=options.compression_level) as frames:
-        frames.write_frame("header", HEADER.encode(), meta={"kind": "header"})
-        frames.write_frame("pre-data", ("\n\n".join(schema.pre_data) + "\n\n").encode(), meta={"kind": "pre-data"})
-        for table in schema.tables:
-            with frames.frame(table.qualified) as section:
-                header = copy_header(table)
-                section.write(header)
-                try:
-                    section.rows = copy_out(
-                        connection, f"COPY {table.qualified} ({', '.join(table.columns)}) TO STDOUT", section.write
-                    )
-                except DRIVER_ERRORS as exc:
-                    raise DumpError(f"reading {table.qualified} failed: {server_message(exc)}") from exc
-                section.write(COPY_TERMINATOR)
-                section.meta = {
-                    "kind": "table",
-                    "schema": table.schema,
-                    "table": table.name,
-                    "columns": table.columns,
-                    "header_length": len(header),
-                }
-            total_rows += section.rows or 0
-            if on_table:
-                on_table(table, section.rows or 0, section.uncompressed_size)
-        frames.write_frame("post-data", ("\n\n".join(schema.post_data) + "\n").encode(), meta={"kind": "post-data"})
+    background = BackgroundWriter()
+    try:
+        total_rows = _write_dump(connection, writer, schema, options, background, on_table)
+    finally:
+        background.close()
     # Reading only: nothing to commit, but ending the transaction releases the locks now.
     connection.run("ROLLBACK")
     writer.snapshot_point["seconds"] = round(time.monotonic() - started, 3)
     writer.source["objects"] = {**schema.counts, "locked tables": locked, "rows": total_rows}
     record, _digest = writer.commit()
     return record
+
+
+def _write_dump(
+    connection: pg8000.native.Connection,
+    writer: ArtifactWriter,
+    schema: Schema,
+    options: DumpOptions,
+    background: BackgroundWriter,
+    on_table: TableProgress | None,
+) -> int:
+    """Write dump.sql.zst frame by frame; returns the number of rows dumped."""
+    expected = sum(table.estimated_bytes for table in schema.tables)
+    total_rows = 0
+    with writer.data_file(DUMP_FILE, expected_size=expected // 3 or None, level=options.compression_level) as frames:
+        frames.write_frame("header", HEADER.encode(), meta={"kind": "header"})
+        frames.write_frame("pre-data", ("\n\n".join(schema.pre_data) + "\n\n").encode(), meta={"kind": "pre-data"})
+        try:
+            for table in schema.tables:
+                with frames.frame(table.qualified) as section:
+                    header = copy_header(table)
+                    section.write(header)
+                    sql = f"COPY {table.qualified} ({', '.join(table.columns)}) TO STDOUT"
+                    try:
+                        section.rows = copy_out(connection, sql, lambda data: background.submit(section.write, data))
+                        background.drain()  # the frame may end only after all its data is written
+                    except DRIVER_ERRORS as exc:
+                        raise DumpError(f"reading {table.qualified} failed: {server_message(exc)}") from exc
+                    section.write(COPY_TERMINATOR)
+                    section.meta = {
+                        "kind": "table",
+                        "schema": table.schema,
+                        "table": table.name,
+                        "columns": table.columns,
+                        "header_length": len(header),
+                    }
+                total_rows += section.rows or 0
+                if on_table:
+                    on_table(table, section.rows or 0, section.uncompressed_size)
+        except BaseException:
+            background.settle()
+            raise
+        frames.write_frame("post-data", ("\n\n".join(schema.post_data) + "\n").encode(), meta={"kind": "post-data"})
+    return total_rows
