@@ -138,6 +138,13 @@ def test_demo_runs_end_to_end(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Demo complete" in result.stdout
     assert "rejected:" in result.stdout
+    assert "orgs/spaces/apps [20, 200, 5000] -> [20, 200, 5000]" in result.stdout, "a real PostgreSQL round trip"
+    gone = subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-Atc",
+         "SELECT count(*) FROM pg_database WHERE datname LIKE 'smokejumper_demo_%'"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert gone.stdout.strip() == "0", "the demo drops its databases"
     local = tmp_path / "demo" / "store"
     listed = json.loads(run("runs", "list", "--store", str(local), "--json").stdout)
     assert listed["runs"], "the demo leaves runs to explore"

@@ -455,11 +455,21 @@ def restore_postgres(from_url: str, dsn: str, tables: tuple[str, ...], clean: bo
     show_default=True,
     help="Where the demo leaves a local copy of its backups to explore with the other commands.",
 )
-def demo(workdir: Path) -> None:
+@click.option(
+    "--postgres",
+    "postgres_dsn",
+    default="postgresql://postgres@127.0.0.1:5432/postgres",
+    show_default=True,
+    help="A PostgreSQL server the demo may create two databases on (smokejumper_demo_*).",
+)
+@click.option("--keep-databases", is_flag=True, help="Leave the demo's PostgreSQL databases for a look around.")
+def demo(workdir: Path, postgres_dsn: str, keep_databases: bool) -> None:
     """Run the whole product on one machine: emulated AWS (moto), no account needed.
 
-    Uses the example plan embedded in the package. Safe to run again: each run
-    adds new backup runs.
+    Uses the example plan embedded in the package, and a real PostgreSQL server
+    for a backup and restore (it creates databases smokejumper_demo_ccdb and
+    smokejumper_demo_restored there, and drops them at the end unless
+    --keep-databases). Safe to run again.
 
     \b
     Example:
@@ -467,7 +477,7 @@ def demo(workdir: Path) -> None:
     """
     from smokejumper.demo import run_demo
 
-    run_demo(workdir, out)
+    run_demo(workdir, out, postgres_dsn, keep_databases=keep_databases)
 
 
 def main() -> None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import random
 import shutil
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -24,6 +26,7 @@ from smokejumper.catalog import ArtifactRef, RunManifest, list_runs, new_run_id,
 from smokejumper.local import create_backup_bucket, emulated_aws
 from smokejumper.plan import Plan, example_plan_path, load_plan
 from smokejumper.retention import decide
+from smokejumper.sources.dsn import DatabaseTarget
 from smokejumper.store import Store, join_key, open_store
 from smokejumper.verify import verify_location
 
@@ -92,7 +95,87 @@ def copy_tree(source: Store, target: Store) -> None:
                 out.write(chunk)
 
 
-def run_demo(workdir: Path, console: Console) -> None:
+DEMO_SOURCE = "smokejumper_demo_ccdb"
+DEMO_TARGET = "smokejumper_demo_restored"
+
+
+def demo_postgres(
+    console: Console, say: Callable[[str], None], admin_dsn: str, workdir: Path, *, keep_databases: bool
+) -> None:
+    """A real PostgreSQL backup to emulated S3 and a restore from it, checked by counting rows."""
+    from smokejumper.sources.dsn import parse_dsn
+    from smokejumper.sources.postgres.connection import connect
+
+    admin_target = parse_dsn(admin_dsn)
+
+    def recreate_databases(*, create: bool) -> None:
+        admin = connect(admin_target)
+        try:
+            for name in (DEMO_SOURCE, DEMO_TARGET):
+                admin.run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                if create:
+                    admin.run(f'CREATE DATABASE "{name}"')
+        finally:
+            admin.close()
+
+    recreate_databases(create=True)
+    try:
+        _backup_and_restore(console, say, admin_target, workdir)
+    finally:
+        if not keep_databases:
+            recreate_databases(create=False)
+
+
+def _backup_and_restore(
+    console: Console, say: Callable[[str], None], admin_target: DatabaseTarget, workdir: Path
+) -> None:
+    from importlib.resources import files
+
+    from smokejumper.sources.postgres.connection import connect
+    from smokejumper.sources.postgres.dump import dump_database
+    from smokejumper.sources.postgres.restore import restore_database
+
+    source_target = replace(admin_target, database=DEMO_SOURCE)
+    restored_target = replace(admin_target, database=DEMO_TARGET)
+    source = connect(source_target)
+    source.run(files("smokejumper").joinpath("data/demo-ccdb.sql").read_text())
+    counts = "SELECT (SELECT count(*) FROM organizations), (SELECT count(*) FROM spaces), (SELECT count(*) FROM apps)"
+    before = source.run(counts)[0]
+
+    with emulated_aws() as session:
+        bucket = create_backup_bucket(session, load_plan(example_plan_path()))
+        store = open_store(f"s3://{bucket.name}/demo", s3_client=bucket.s3, kms_key_id=bucket.kms_key_id)
+        artifact_dir = join_key(run_dir(new_run_id()), "databases", "ccdb")
+        say(f"PostgreSQL: back up {source_target.redacted()} to {store.url}/{artifact_dir}")
+        record = dump_database(source, ArtifactWriter(store, artifact_dir, engine="postgres", name="ccdb"))
+        source.close()
+        dump_file = record.files[0]
+        console.print(
+            f"   {sum(f.meta.get('kind') == 'table' for f in dump_file.frames)} tables, "
+            f"{sum(f.rows or 0 for f in dump_file.frames)} rows, {dump_file.uncompressed_size} bytes of SQL "
+            f"in {dump_file.size} bytes; snapshot {record.snapshot_point['txid_snapshot']}"
+        )
+        report = verify_location(store.child(artifact_dir))
+        console.print(f"   verify: {'OK' if report.ok else report.problems}")
+        say(f"PostgreSQL: restore it into {restored_target.redacted()} (verified first, one transaction)")
+        restored = connect(restored_target)
+        try:
+            summary = restore_database(store, restored, artifact_dir=artifact_dir)
+            restored.run("SET search_path = public")
+            after = restored.run(counts)[0]
+        finally:
+            restored.close()
+        console.print(f"   {summary.rows} rows in {summary.seconds:.2f}s; orgs/spaces/apps {before} -> {after}")
+        if list(before) != list(after):
+            raise AssertionError(f"demo restore lost rows: {before} -> {after}")
+        local = open_store(str(workdir.resolve() / "ccdb"))
+        if local.exists("artifact.json"):
+            shutil.rmtree(workdir.resolve() / "ccdb")
+        copy_tree(store.child(artifact_dir), local)
+        console.print(f"   a copy of the artifact: {local.url}  (zstd -dc dump.sql.zst | psql ...)", markup=False)
+
+
+def run_demo(workdir: Path, console: Console, postgres_dsn: str, *, keep_databases: bool = False) -> None:
     step = 0
 
     def say(title: str) -> None:
@@ -169,6 +252,8 @@ def run_demo(workdir: Path, console: Console) -> None:
         console.print(f"   rejected: {problem}", markup=False)
     if tampered.ok:
         raise AssertionError("verify accepted a tampered artifact")
+
+    demo_postgres(console, say, postgres_dsn, workdir, keep_databases=keep_databases)
 
     console.print("\n[bold green]Demo complete.[/] Try:")
     console.print(f"   smokejumper runs list --store {local.url}", markup=False)
