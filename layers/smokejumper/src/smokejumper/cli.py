@@ -314,16 +314,16 @@ def restore() -> None:
 
 
 @contextmanager
-def table_progress(total: int, *, enabled: bool) -> Iterator[Callable[[str, int, int], None]]:
-    """One line per table on stderr, and a bar while a person watches."""
+def table_progress(*, enabled: bool) -> Iterator[Callable[[str, int, int], None]]:
+    """One line per table on stderr, and a live counter while a person watches."""
     if not enabled:
         yield lambda _name, _rows, _size: None
         return
     if not err.is_terminal:
         yield lambda name, rows, size: err.print(f"  {name}: {rows} rows, {human_size(size)}", markup=False)
         return
-    with Progress("{task.description}", BarColumn(), "{task.completed}/{task.total}", console=err) as progress:
-        task = progress.add_task("tables", total=total)
+    with Progress("{task.description}", BarColumn(), "{task.completed} done", console=err, transient=True) as progress:
+        task = progress.add_task("sections", total=None)
 
         def advance(name: str, rows: int, size: int) -> None:
             progress.console.print(f"  {name}: {rows} rows, {human_size(size)}", markup=False)
@@ -370,7 +370,7 @@ def backup_postgres(
     try:
         writer = ArtifactWriter(store, "", engine="postgres", name=name or target.database)
         err.print(f"dumping {target.redacted()} to {store.url}", markup=False)
-        with table_progress(0, enabled=not as_json) as on_table:
+        with table_progress(enabled=not as_json) as on_table:
             record = dump_database(
                 connection,
                 writer,
@@ -422,7 +422,7 @@ def restore_postgres(from_url: str, dsn: str, tables: tuple[str, ...], clean: bo
     store = open_store(from_url)
     connection = connect(target)
     try:
-        with table_progress(0, enabled=not as_json) as on_frame:
+        with table_progress(enabled=not as_json) as on_frame:
             summary = restore_database(store, connection, tables=list(tables) or None, clean=clean, on_frame=on_frame)
     finally:
         connection.close()
