@@ -194,3 +194,36 @@ def test_backup_postgres_errors_are_one_line(tmp_path):
     wrong_engine = run("backup", "postgres", "--dsn", "mysql://root@127.0.0.1/db", "--to", str(tmp_path / "y"))
     assert wrong_engine.returncode == 2
     assert "not a PostgreSQL URL" in wrong_engine.stderr
+
+
+def test_backup_etcd_with_the_cli(etcd_server, tmp_path):
+    for number in range(200):
+        etcd_server.etcdctl("put", f"/registry/configmaps/default/cm-{number}", f"value-{number}")
+    artifact = tmp_path / "etcd"
+    result = run("backup", "etcd", "--endpoint", etcd_server.endpoint, "--to", str(artifact), "--json")
+    assert result.returncode == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert record["engine"] == "etcd"
+    assert record["snapshot_point"]["trailer_verified"] is True
+    assert record["snapshot_point"]["key_count"] == 200
+    assert run("verify", str(artifact)).returncode == 0
+    # The decompressed artifact is a snapshot etcdutl accepts.
+    snapshot = tmp_path / "snapshot.db"
+    subprocess.run(["zstd", "-dq", str(artifact / "snapshot.db.zst"), "-o", str(snapshot)], check=True)
+    from tests.support.services import etcd_binary
+
+    status = subprocess.run(
+        [str(etcd_binary("etcdutl")), "snapshot", "status", str(snapshot), "-w", "json"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert json.loads(status.stdout)["revision"] == record["snapshot_point"]["revision"]
+
+
+def test_backup_etcd_unreachable_is_one_line(tmp_path):
+    from tests.support.services import free_port
+
+    result = run("backup", "etcd", "--endpoint", f"http://127.0.0.1:{free_port()}", "--to", str(tmp_path / "e"))
+    assert result.returncode == 1
+    assert "connection refused" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "e").exists()
