@@ -337,10 +337,17 @@ def table_progress(*, enabled: bool) -> Iterator[Callable[[str, int, int], None]
 @click.option("--to", "to_url", required=True, help="Artifact directory to create: file:///DIR or s3://BUCKET/PREFIX.")
 @click.option("--name", help="Name recorded in the artifact (default: the database name).")
 @click.option("--lock-timeout", default=10.0, show_default=True, help="Seconds to wait for table locks.")
+@click.option("--privileges", is_flag=True, help="Also dump owners and GRANTs (the restore then needs the same roles).")
 @click.option("--kms-key", envvar="SMOKEJUMPER_KMS_KEY_ID", help="KMS key for S3 server-side encryption.")
 @json_option
 def backup_postgres(
-    dsn: str, to_url: str, name: str | None, lock_timeout: float, kms_key: str | None, as_json: bool
+    dsn: str,
+    to_url: str,
+    name: str | None,
+    lock_timeout: float,
+    privileges: bool,
+    kms_key: str | None,
+    as_json: bool,
 ) -> None:
     """Dump one PostgreSQL database, consistently and online, as plain SQL.
 
@@ -374,7 +381,7 @@ def backup_postgres(
             record = dump_database(
                 connection,
                 writer,
-                options=DumpOptions(lock_timeout_ms=int(lock_timeout * 1000)),
+                options=DumpOptions(lock_timeout_ms=int(lock_timeout * 1000), privileges=privileges),
                 on_table=lambda table, rows, size: on_table(table.qualified, rows, size),
             )
     finally:

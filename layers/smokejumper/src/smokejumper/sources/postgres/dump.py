@@ -63,6 +63,9 @@ class DumpError(SmokejumperError):
 class DumpOptions:
     lock_timeout_ms: int = 10_000
     compression_level: int = 3
+    # Owners, GRANTs and default privileges: off by default, so a restore runs
+    # as the restoring role without needing the source's roles.
+    privileges: bool = False
 
 
 TableProgress = Callable[[Table, int, int], None]
@@ -207,7 +210,7 @@ def dump_database(
         writer.snapshot_point = begin_snapshot(connection, options)
         writer.source = source_identity(connection)
         locked = lock_tables(connection)
-        schema = read_schema(connection)
+        schema = read_schema(connection, privileges=options.privileges)
     except DRIVER_ERRORS as exc:
         raise DumpError(f"reading the schema failed: {server_message(exc)}") from exc
     background = BackgroundWriter()

@@ -2,23 +2,29 @@
 
 Everything runs inside the dump's snapshot transaction with `search_path`
 empty, so the server's own deparsers (`pg_get_indexdef`, `pg_get_expr`,
-`format_type`, `pg_get_viewdef`, ...) print schema-qualified names, as they
-do for pg_dump. Objects that belong to an extension are left to
-`CREATE EXTENSION`.
+`format_type`, `pg_get_viewdef`, `pg_get_ruledef`, ...) print
+schema-qualified names, as they do for pg_dump. Objects that belong to an
+extension are left to `CREATE EXTENSION`.
 
 The output is three lists of statements:
-- pre-data: schemas, extensions, types, sequences, functions, tables
-  (columns, defaults, NOT NULL, CHECK, identity, generated, partitioning),
-  views and materialized views (WITH NO DATA);
+- pre-data: schemas, extensions, collations, types, sequences, functions,
+  tables (columns, defaults, NOT NULL, CHECK, identity, generated,
+  partitioning, inheritance, per-column statistics/storage/compression/
+  options, replica identity), aggregates, views and materialized views
+  (WITH NO DATA);
 - per-table COPY targets;
 - post-data: sequence values, primary/unique/exclusion/foreign keys,
-  indexes, triggers, materialized view refreshes, comments.
+  indexes, replica identity indexes, extended statistics, rules, triggers,
+  row-level security and policies, materialized view refreshes, comments;
+  with `privileges`, then owners, grants and default privileges (and the
+  refreshes move after them, as pg_restore runs them after the ACLs).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import groupby
 from typing import Any
 
 import pg8000.native
@@ -75,8 +81,14 @@ def rows(connection: pg8000.native.Connection, sql: str, **params: Any) -> list[
     return connection.run(sql, **params) or []
 
 
-def read_schema(connection: pg8000.native.Connection) -> Schema:
-    """The whole schema, in an order that restores (dependencies first)."""
+def read_schema(connection: pg8000.native.Connection, *, privileges: bool = False) -> Schema:
+    """The whole schema, in an order that restores (dependencies first).
+
+    `privileges` adds ownership (`ALTER ... OWNER TO`) and grants (GRANT/REVOKE
+    from each object's default ACL, default privileges), as pg_dump does
+    without --no-owner/--no-privileges. Off by default: a restore then leaves
+    everything to the restoring role, and needs no other role to exist.
+    """
     version = int(rows(connection, "SHOW server_version_num")[0][0])
     schema = Schema()
     schema.add_pre("schemas", _schemas(connection))
@@ -91,17 +103,32 @@ def read_schema(connection: pg8000.native.Connection) -> Schema:
     schema.add_pre("tables", table_statements)
     schema.add_pre("sequence ownership", owned_by)
     schema.add_pre("functions", late)
+    # Aggregates are made of functions (any of which may be a late one) and
+    # views may use them.
+    schema.add_pre("aggregates", _aggregates(connection))
     views, refreshes = _views(connection)
     schema.add_pre("views", views)
     schema.add_post("sequence values", _sequence_values(connection))
     keys, foreign_keys = _constraints(connection)
     schema.add_post("constraints", keys)
     schema.add_post("indexes", _indexes(connection))
+    schema.add_post("replica identities", _replica_identity_indexes(connection))
+    schema.add_post("statistics", _statistics(connection))
+    schema.add_post("rules", _rules(connection))
     # A foreign key may reference columns that only a unique index covers.
     schema.add_post("constraints", foreign_keys)
     schema.add_post("triggers", _triggers(connection, version))
-    schema.add_post("materialized view refreshes", refreshes)
+    schema.add_post("row security", _row_security(connection))
+    if not privileges:
+        schema.add_post("materialized view refreshes", refreshes)
     schema.add_post("comments", _comments(connection))
+    if privileges:
+        schema.add_post("owners", _owners(connection))
+        schema.add_post("privileges", _privileges(connection))
+        schema.add_post("default privileges", _default_privileges(connection))
+        # A refresh runs the query as the view's owner, with the owner's
+        # rights: only now are both in place (pg_restore refreshes last too).
+        schema.add_post("materialized view refreshes", refreshes)
     return schema
 
 
@@ -325,10 +352,157 @@ def _functions(connection: pg8000.native.Connection) -> tuple[list[str], list[st
     return early, late
 
 
-def _column_definitions(connection: pg8000.native.Connection, oid: int) -> tuple[list[str], list[str], list[str]]:
-    """(column definitions for CREATE TABLE, COPY columns, statements needed after the table)."""
-    definitions, copy_columns = [], []
-    for name, type_, not_null, default, generated, identity, collation, sequence_oid in rows(
+def _aggregate_signature(arguments: str) -> str:
+    """An aggregate's argument list as CREATE/ALTER/COMMENT ON AGGREGATE want it: `*` when it has none."""
+    return f"({arguments or '*'})"
+
+
+def _aggregates(connection: pg8000.native.Connection) -> list[str]:
+    """CREATE AGGREGATE from pg_aggregate, saying what pg_dump says (defaults left out)."""
+    # regproc/regtype print schema-qualified names under the empty search_path.
+    found = rows(
+        connection,
+        "SELECT quote_ident(n.nspname) || '.' || quote_ident(p.proname),"
+        "  pg_catalog.pg_get_function_arguments(p.oid), a.aggkind, p.proparallel,"
+        "  a.aggtransfn::regproc::text, a.aggtranstype::regtype::text, a.aggtransspace, a.agginitval,"
+        "  NULLIF(a.aggfinalfn, 0)::regproc::text, a.aggfinalextra, a.aggfinalmodify,"
+        "  NULLIF(a.aggcombinefn, 0)::regproc::text, NULLIF(a.aggserialfn, 0)::regproc::text,"
+        "  NULLIF(a.aggdeserialfn, 0)::regproc::text,"
+        "  NULLIF(a.aggmtransfn, 0)::regproc::text, NULLIF(a.aggminvtransfn, 0)::regproc::text,"
+        "  NULLIF(a.aggmtranstype, 0)::regtype::text, a.aggmtransspace, a.aggminitval,"
+        "  NULLIF(a.aggmfinalfn, 0)::regproc::text, a.aggmfinalextra, a.aggmfinalmodify,"
+        "  (SELECT 'OPERATOR(' || quote_ident(opn.nspname) || '.' || o.oprname || ')' FROM pg_catalog.pg_operator o"
+        "   JOIN pg_catalog.pg_namespace opn ON opn.oid = o.oprnamespace WHERE o.oid = a.aggsortop)"
+        " FROM pg_catalog.pg_aggregate a JOIN pg_catalog.pg_proc p ON p.oid = a.aggfnoid"
+        " JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace"
+        f" WHERE {USER_SCHEMA} AND {not_in_extension('pg_proc', 'p.oid')}"
+        " ORDER BY p.oid",
+    )
+    modify = {"r": "READ_ONLY", "s": "SHAREABLE", "w": "READ_WRITE"}
+    statements = []
+    for (
+        name,
+        arguments,
+        kind,
+        parallel,
+        sfunc,
+        stype,
+        sspace,
+        initcond,
+        finalfunc,
+        final_extra,
+        final_modify,
+        combinefunc,
+        serialfunc,
+        deserialfunc,
+        msfunc,
+        minvfunc,
+        mstype,
+        msspace,
+        minitcond,
+        mfinalfunc,
+        mfinal_extra,
+        mfinal_modify,
+        sortop,
+    ) in found:
+        # What CREATE AGGREGATE assumes when FINALFUNC_MODIFY is not given.
+        default_modify = "r" if kind == "n" else "w"
+        options = [f"SFUNC = {sfunc}", f"STYPE = {stype}"]
+        if sspace:
+            options.append(f"SSPACE = {sspace}")
+        if initcond is not None:
+            options.append(f"INITCOND = {quote_literal(initcond)}")
+        if finalfunc:
+            options.append(f"FINALFUNC = {finalfunc}")
+            if final_extra:
+                options.append("FINALFUNC_EXTRA")
+            if final_modify != default_modify:
+                options.append(f"FINALFUNC_MODIFY = {modify[final_modify]}")
+        if combinefunc:
+            options.append(f"COMBINEFUNC = {combinefunc}")
+        if serialfunc:
+            options.append(f"SERIALFUNC = {serialfunc}")
+        if deserialfunc:
+            options.append(f"DESERIALFUNC = {deserialfunc}")
+        if msfunc:
+            options += [f"MSFUNC = {msfunc}", f"MINVFUNC = {minvfunc}", f"MSTYPE = {mstype}"]
+        if msspace:
+            options.append(f"MSSPACE = {msspace}")
+        if minitcond is not None:
+            options.append(f"MINITCOND = {quote_literal(minitcond)}")
+        if mfinalfunc:
+            options.append(f"MFINALFUNC = {mfinalfunc}")
+            if mfinal_extra:
+                options.append("MFINALFUNC_EXTRA")
+            if mfinal_modify != default_modify:
+                options.append(f"MFINALFUNC_MODIFY = {modify[mfinal_modify]}")
+        if sortop:
+            options.append(f"SORTOP = {sortop}")
+        if kind == "h":
+            options.append("HYPOTHETICAL")
+        if parallel == "s":
+            options.append("PARALLEL = safe")
+        elif parallel == "r":
+            options.append("PARALLEL = restricted")
+        body = ",\n    ".join(options)
+        statements.append(f"CREATE AGGREGATE {name}{_aggregate_signature(arguments)} (\n    {body}\n);")
+    return statements
+
+
+# What a column inherits, from the parents (in inhseqno order) that have it:
+# NOT NULL from any, the first default there is, and storage and compression
+# (CREATE TABLE copies both from the parent, even onto a column it merges).
+INHERITED_COLUMN = (
+    "SELECT bool_or(pa.attnotnull) AS notnull,"
+    "  (array_agg(pg_catalog.pg_get_expr(pd.adbin, pd.adrelid) ORDER BY i.inhseqno)"
+    "     FILTER (WHERE pd.adbin IS NOT NULL))[1] AS default_,"
+    "  array_agg(pa.attstorage::text) AS storages, array_agg(pa.attcompression::text) AS compressions"
+    " FROM pg_catalog.pg_inherits i"
+    " JOIN pg_catalog.pg_attribute pa ON pa.attrelid = i.inhparent AND pa.attname = a.attname AND NOT pa.attisdropped"
+    " LEFT JOIN pg_catalog.pg_attrdef pd ON pd.adrelid = pa.attrelid AND pd.adnum = pa.attnum"
+    " WHERE i.inhrelid = a.attrelid"
+)
+STORAGE = {"p": "PLAIN", "e": "EXTERNAL", "m": "MAIN", "x": "EXTENDED"}
+COMPRESSION = {"p": "pglz", "l": "lz4"}
+
+
+@dataclass
+class Columns:
+    """A table's columns as the dump writes them."""
+
+    definitions: dict[str, str] = field(default_factory=dict)  # local columns (what CREATE TABLE lists), by name
+    copy: list[str] = field(default_factory=list)  # what COPY reads and writes (generated columns excluded)
+    after: list[str] = field(default_factory=list)  # ALTERs needed after the table and its parents exist
+    order: list[str] = field(default_factory=list)  # every column, in the table's order
+    generated_or_identity: bool = False
+
+
+def _column_definitions(
+    connection: pg8000.native.Connection, oid: int, alter: str, *, partition: bool = False
+) -> Columns:
+    """A table's column definitions, COPY columns, and the statements needed after the table.
+
+    Like pg_dump, CREATE TABLE lists only a table's local columns: the
+    inherited ones come from INHERITS / PARTITION OF, in the parent's order,
+    and what differs on them from the parent (NOT NULL, default) follows as
+    ALTER TABLE ONLY. `alter` is that ALTER's head ("ALTER TABLE ONLY t").
+    """
+    columns = Columns()
+    for (
+        name,
+        type_,
+        not_null,
+        default,
+        generated,
+        identity,
+        collation,
+        sequence_oid,
+        local,
+        inherited,
+        parent_not_null,
+        parent_default,
+        *properties,
+    ) in rows(
         connection,
         "SELECT quote_ident(a.attname), pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull,"
         "  pg_catalog.pg_get_expr(d.adbin, d.adrelid), a.attgenerated, a.attidentity,"
@@ -336,57 +510,117 @@ def _column_definitions(connection: pg8000.native.Connection, oid: int) -> tuple
         "    THEN (SELECT quote_ident(cn.nspname) || '.' || quote_ident(c.collname) FROM pg_catalog.pg_collation c"
         "          JOIN pg_catalog.pg_namespace cn ON cn.oid = c.collnamespace WHERE c.oid = a.attcollation) END,"
         "  CASE WHEN a.attidentity <> '' THEN pg_catalog.pg_get_serial_sequence("
-        "    a.attrelid::regclass::text, a.attname)::regclass::oid END"
+        "    a.attrelid::regclass::text, a.attname)::regclass::oid END,"
+        "  a.attislocal, a.attinhcount > 0, coalesce(p.notnull, false), p.default_,"
+        f"  {COLUMN_PROPERTIES}"
         " FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid"
         " LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum"
+        f" LEFT JOIN LATERAL ({INHERITED_COLUMN}) p ON a.attinhcount > 0"
         " WHERE a.attrelid = :oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
         oid=oid,
     ):
-        parts = [name, type_]
-        if collation:
-            parts.append(f"COLLATE {collation}")
-        if generated == "s":
-            parts.append(f"GENERATED ALWAYS AS ({default}) STORED")
-        elif default is not None:
-            parts.append(f"DEFAULT {default}")
-        if identity:
-            kind = "ALWAYS" if identity == "a" else "BY DEFAULT"
-            sequence_name = rows(connection, "SELECT :oid::regclass::text", oid=sequence_oid)[0][0]
-            options = _sequence_clause(connection, sequence_oid, with_type=False)
-            parts.append(f"GENERATED {kind} AS IDENTITY (SEQUENCE NAME {sequence_name} {options})")
-        if not_null:
-            parts.append("NOT NULL")
-        definitions.append(" ".join(parts))
+        columns.order.append(name)
+        columns.generated_or_identity |= bool(generated or identity)
         if generated != "s":
-            copy_columns.append(name)
-    return definitions, copy_columns, []
+            columns.copy.append(name)
+        if local and not partition:
+            parts = [name, type_]
+            if collation:
+                parts.append(f"COLLATE {collation}")
+            if generated == "s":
+                parts.append(f"GENERATED ALWAYS AS ({default}) STORED")
+            elif default is not None:
+                parts.append(f"DEFAULT {default}")
+            elif inherited and parent_default is not None:
+                # Otherwise the merged column would take the parent's default.
+                parts.append("DEFAULT NULL")
+            if identity:
+                kind = "ALWAYS" if identity == "a" else "BY DEFAULT"
+                sequence_name = rows(connection, "SELECT :oid::regclass::text", oid=sequence_oid)[0][0]
+                options = _sequence_clause(connection, sequence_oid, with_type=False)
+                parts.append(f"GENERATED {kind} AS IDENTITY (SEQUENCE NAME {sequence_name} {options})")
+            if not_null:
+                parts.append("NOT NULL")
+            columns.definitions[name] = " ".join(parts)
+        elif generated != "s":
+            # An inherited column: only what the child changed on it.
+            if not_null and not parent_not_null:
+                columns.after.append(f"{alter} ALTER COLUMN {name} SET NOT NULL;")
+            if default != parent_default:
+                change = f"SET DEFAULT {default}" if default is not None else "DROP DEFAULT"
+                columns.after.append(f"{alter} ALTER COLUMN {name} {change};")
+        columns.after += _column_property_statements(alter, name, inherited, *properties)
+    return columns
+
+
+# Per-column settings CREATE TABLE cannot say (see _column_property_statements).
+# The PostgreSQL 15 build on these machines keeps a server-managed
+# `pg_attver=N` in every column's options (set at creation, ignored by SET);
+# its pg_dump leaves it out, and so do we.
+COLUMN_PROPERTIES = (
+    "a.attstattarget, a.attstorage::text, t.typstorage::text, a.attcompression::text,"
+    " ARRAY(SELECT o FROM unnest(a.attoptions) o WHERE o NOT LIKE 'pg\\_attver=%'),"
+    " p.storages, p.compressions"
+)
+
+
+def _column_property_statements(
+    alter: str,
+    name: str,
+    inherited: bool,
+    statistics: int | None,
+    storage: str,
+    type_storage: str,
+    compression: str,
+    options: list[str] | None,
+    parent_storages: list[str] | None,
+    parent_compressions: list[str] | None,
+) -> list[str]:
+    """ALTER COLUMN SET STATISTICS / STORAGE / COMPRESSION / (options), where not the default.
+
+    pg_dump compares storage with the type's default only; an inherited
+    column starts with its parent's storage and compression instead, so a
+    child that changed them back needs saying so too.
+    """
+    statements = []
+    # -1 (NULL from PostgreSQL 17) means the default target.
+    if statistics is not None and statistics >= 0:
+        statements.append(f"{alter} ALTER COLUMN {name} SET STATISTICS {statistics};")
+    if storage != type_storage or (inherited and any(parent != storage for parent in parent_storages or [])):
+        statements.append(f"{alter} ALTER COLUMN {name} SET STORAGE {STORAGE[storage]};")
+    if compression in COMPRESSION:
+        statements.append(f"{alter} ALTER COLUMN {name} SET COMPRESSION {COMPRESSION[compression]};")
+    elif inherited and any(parent in COMPRESSION for parent in parent_compressions or []):
+        statements.append(f"{alter} ALTER COLUMN {name} SET COMPRESSION default;")
+    if options:
+        statements.append(f"{alter} ALTER COLUMN {name} SET ({', '.join(options)});")
+    return statements
 
 
 def _tables(connection: pg8000.native.Connection) -> tuple[list[Table], list[str], list[str]]:
     found = rows(
         connection,
         "SELECT c.oid, c.oid::regclass::text, n.nspname, c.relname, c.relkind, c.relispartition,"
-        "  CASE WHEN c.relispartition THEN (SELECT i.inhparent::regclass::text FROM pg_catalog.pg_inherits i"
-        "                                   WHERE i.inhrelid = c.oid) END,"
+        # Partitions have one parent; old-style inheritance children one or more.
+        "  ARRAY(SELECT i.inhparent::regclass::text FROM pg_catalog.pg_inherits i"
+        "        WHERE i.inhrelid = c.oid ORDER BY i.inhseqno),"
         "  CASE WHEN c.relispartition THEN pg_catalog.pg_get_expr(c.relpartbound, c.oid) END,"
         "  CASE WHEN c.relkind = 'p' THEN pg_catalog.pg_get_partkeydef(c.oid) END,"
-        "  c.relpersistence, c.reloptions, pg_catalog.pg_relation_size(c.oid)"
+        "  c.relpersistence, c.reloptions, pg_catalog.pg_relation_size(c.oid), c.relreplident"
         " FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
         f" WHERE c.relkind IN ('r', 'p') AND {USER_SCHEMA} AND {not_in_extension('pg_class', 'c.oid')}"
         " ORDER BY c.oid",
     )
-    # Parents before their partitions, whatever the oids say.
-    by_name = {row[1]: row for row in found}
+    # Parents before their partitions and children, whatever the oids say.
+    parents_of = {row[1]: [parent for parent in row[6] or []] for row in found}
 
-    def depth(row: Sequence[Any]) -> int:
-        level = 0
-        while row[6] is not None and row[6] in by_name:
-            row = by_name[row[6]]
-            level += 1
-        return level
+    def depth(name: str, seen: frozenset[str] = frozenset()) -> int:
+        parents = [parent for parent in parents_of[name] if parent in parents_of and parent not in seen]
+        return 1 + max(depth(parent, seen | {name}) for parent in parents) if parents else 0
 
-    statements, tables, owned_by = [], [], []
-    for row in sorted(found, key=lambda row: (depth(row), row[0])):
+    found.sort(key=lambda row: (depth(row[1]), row[0]))
+    tables, creates, columns, checks, after = [], {}, {}, {}, {}
+    for row in found:
         (
             oid,
             qualified,
@@ -394,15 +628,17 @@ def _tables(connection: pg8000.native.Connection) -> tuple[list[Table], list[str
             name,
             kind,
             is_partition,
-            parent,
+            parents,
             bound,
             partition_key,
             persistence,
             options,
             size,
+            replica_identity,
         ) = row
-        columns, copy_columns, _ = _column_definitions(connection, oid)
-        checks = [
+        alter = f"ALTER TABLE ONLY {qualified}"
+        columns[qualified] = _column_definitions(connection, oid, alter, partition=is_partition)
+        checks[qualified] = [
             f"CONSTRAINT {con_name} {definition}"
             for con_name, definition in rows(
                 connection,
@@ -415,20 +651,53 @@ def _tables(connection: pg8000.native.Connection) -> tuple[list[Table], list[str
         unlogged = "UNLOGGED " if persistence == "u" else ""
         if is_partition:
             # Columns, NOT NULL, defaults and inherited CHECKs come from the parent.
-            body = f" ({', '.join(checks)})" if checks else ""
-            statement = f"CREATE {unlogged}TABLE {qualified} PARTITION OF {parent}{body} {bound}"
+            body = f" ({', '.join(checks[qualified])})" if checks[qualified] else ""
+            head, tail = f"CREATE {unlogged}TABLE {qualified} PARTITION OF {parents[0]}", body + f" {bound}"
         else:
-            statement = f"CREATE {unlogged}TABLE {qualified} (" + ", ".join(columns + checks) + ")"
+            head, tail = f"CREATE {unlogged}TABLE {qualified}", ""
+            if parents:
+                # Inherited columns and CHECKs come with INHERITS; merged local ones are listed.
+                tail = f" INHERITS ({', '.join(parents)})"
         if partition_key:
-            statement += f" PARTITION BY {partition_key}"
+            tail += f" PARTITION BY {partition_key}"
         if options:
-            statement += f" WITH ({', '.join(options)})"
-        statements.append(statement + ";")
-        if is_partition:
-            # A partition's own defaults (rare) differ from the parent's only if set on it.
-            statements += _partition_column_overrides(connection, oid, qualified)
+            tail += f" WITH ({', '.join(options)})"
+        # A partition's columns come from PARTITION OF only.
+        creates[qualified] = (head, tail, not is_partition)
+        after[qualified] = list(columns[qualified].after)
+        # USING INDEX waits for the index, in post-data.
+        if replica_identity in ("f", "n"):
+            after[qualified].append(f"{alter} REPLICA IDENTITY {'FULL' if replica_identity == 'f' else 'NOTHING'};")
         if kind == "r":
-            tables.append(Table(oid, qualified, schema_name, name, copy_columns, int(size)))
+            tables.append(Table(oid, qualified, schema_name, name, columns[qualified].copy, int(size)))
+
+    statements: list[str] = []
+    done: set[str] = set()
+    inheritance = {row[1]: row[6] or [] for row in found if not row[5]}
+    families = _inheritance_families(inheritance)
+    for row in found:
+        qualified = row[1]
+        if qualified in done:
+            continue
+        family = families.get(qualified, [qualified])
+        events = _column_replay(family, inheritance, columns) if len(family) > 1 else None
+        if events is None:
+            for table in family:
+                head, tail, with_columns = creates[table]
+                body = f" ({', '.join([*columns[table].definitions.values(), *checks[table]])})" if with_columns else ""
+                statements.append(f"{head}{body}{tail};")
+                statements += after[table]
+        else:
+            # Created empty, then the columns added in an order that gives every table its own.
+            statements += [f"{creates[table][0]} (){creates[table][1]};" for table in family]
+            for table, column in events:
+                statements.append(f"ALTER TABLE {table} ADD COLUMN {columns[table].definitions[column]};")
+            # Deepest first: a child's own copy of a CHECK is merged into, not duplicated, by its parent's.
+            statements += [f"ALTER TABLE {table} ADD {check};" for table in reversed(family) for check in checks[table]]
+            statements += [statement for table in family for statement in after[table]]
+        done.update(family)
+
+    owned_by = []
     for sequence, table, column in rows(
         connection,
         "SELECT d.objid::regclass::text, d.refobjid::regclass::text, quote_ident(a.attname)"
@@ -442,22 +711,93 @@ def _tables(connection: pg8000.native.Connection) -> tuple[list[Table], list[str
     return tables, statements, owned_by
 
 
-def _partition_column_overrides(connection: pg8000.native.Connection, oid: int, qualified: str) -> list[str]:
-    """Defaults set on a partition itself that differ from what it inherited."""
+def _inheritance_families(parents_of: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Each table's family: the tables linked to it by old-style inheritance, in `parents_of`'s order."""
+    linked: dict[str, set[str]] = {name: set() for name in parents_of}
+    for name, parents in parents_of.items():
+        for parent in parents:
+            if parent in linked:
+                linked[name].add(parent)
+                linked[parent].add(name)
+    families: dict[str, list[str]] = {}
+    for name in parents_of:
+        if name in families:
+            continue
+        members, todo = {name}, [name]
+        while todo:
+            for other in linked[todo.pop()] - members:
+                members.add(other)
+                todo.append(other)
+        family = [table for table in parents_of if table in members] if len(members) > 1 else [name]
+        families.update(dict.fromkeys(family, family))
+    return families
+
+
+def _column_replay(
+    family: list[str], parents_of: dict[str, list[str]], columns: dict[str, Columns]
+) -> list[tuple[str, str]] | None:
+    """ADD COLUMN steps that rebuild the family's column orders, when INHERITS would not.
+
+    CREATE TABLE ... INHERITS puts the inherited columns first; a column
+    added to a parent after a child got columns of its own sits after them
+    in the child. pg_dump recreates such a child with its columns in another
+    order (values survive, `SELECT *` and column-less INSERTs change). Here
+    each table's local columns become ALTER TABLE ADD COLUMN steps (which
+    reach the children that lack the column, and merge into those that have
+    their own) in an order that appends to every table the column it has
+    next. None when INHERITS gets the orders right already, or when no such
+    order exists, or for identity and generated columns (ADD COLUMN cannot
+    recurse with the first, the second may name later columns): then the
+    dump does what pg_dump does.
+    """
+    children = {table: [child for child in family if table in parents_of[child]] for table in family}
+    natural: dict[str, list[str]] = {}
+    for table in family:
+        inherited = list(dict.fromkeys(column for parent in parents_of[table] for column in natural.get(parent, [])))
+        natural[table] = inherited + [column for column in columns[table].order if column not in inherited]
+    if all(natural[table] == columns[table].order for table in family):
+        return None
+    if any(columns[table].generated_or_identity for table in family):
+        return None
+    current: dict[str, list[str]] = {table: [] for table in family}
+    pending = [(table, column) for table in family for column in columns[table].definitions]
+    events = []
+    while pending:
+        for table, column in pending:
+            # The tables ADD COLUMN appends to: this one, and the descendants reached without a merge.
+            reached, todo = [table], list(children[table])
+            while todo:
+                child = todo.pop(0)
+                if column not in current[child] and child not in reached:
+                    reached.append(child)
+                    todo += children[child]
+            if all(
+                len(current[other]) < len(columns[other].order)
+                and columns[other].order[len(current[other])] == column
+                and (other == table or column not in columns[other].definitions)
+                for other in reached
+            ):
+                for other in reached:
+                    current[other].append(column)
+                events.append((table, column))
+                pending.remove((table, column))
+                break
+        else:
+            return None
+    return events if all(current[table] == columns[table].order for table in family) else None
+
+
+def _matview_column_properties(connection: pg8000.native.Connection, oid: int, name: str) -> list[str]:
     statements = []
-    for column, default in rows(
+    for column, *properties in rows(
         connection,
-        "SELECT quote_ident(a.attname), pg_catalog.pg_get_expr(d.adbin, d.adrelid)"
-        " FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum"
-        " JOIN pg_catalog.pg_inherits i ON i.inhrelid = a.attrelid"
-        " LEFT JOIN pg_catalog.pg_attribute pa ON pa.attrelid = i.inhparent AND pa.attname = a.attname"
-        " LEFT JOIN pg_catalog.pg_attrdef pd ON pd.adrelid = pa.attrelid AND pd.adnum = pa.attnum"
-        " WHERE a.attrelid = :oid AND a.attgenerated = ''"
-        "   AND pg_catalog.pg_get_expr(d.adbin, d.adrelid)"
-        "       IS DISTINCT FROM pg_catalog.pg_get_expr(pd.adbin, pd.adrelid)",
+        "SELECT quote_ident(a.attname), false,"
+        f"  {COLUMN_PROPERTIES.replace('p.storages, p.compressions', 'NULL::text[], NULL::text[]')}"
+        " FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid"
+        " WHERE a.attrelid = :oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
         oid=oid,
     ):
-        statements.append(f"ALTER TABLE ONLY {qualified} ALTER COLUMN {column} SET DEFAULT {default};")
+        statements += _column_property_statements(f"ALTER MATERIALIZED VIEW {name}", column, *properties)
     return statements
 
 
@@ -503,6 +843,7 @@ def _views(connection: pg8000.native.Connection) -> tuple[list[str], list[str]]:
             statements.append(f"CREATE VIEW {name}{with_options} AS\n{definition};")
         else:
             statements.append(f"CREATE MATERIALIZED VIEW {name}{with_options} AS\n{definition}\nWITH NO DATA;")
+            statements += _matview_column_properties(connection, oid, name)
             if populated:
                 refreshes.append(f"REFRESH MATERIALIZED VIEW {name};")
     return statements, refreshes
@@ -527,8 +868,10 @@ def _constraints(connection: pg8000.native.Connection) -> tuple[list[str], list[
     )
     keys, foreign_keys = [], []
     for table, name, definition, contype, kind in found:
-        # ONLY would leave a partitioned table's partitions without the key.
-        only = "" if kind == "p" else "ONLY "
+        # ONLY would leave a partitioned table's partitions without the key,
+        # and is refused for a CHECK on a table with inheritance children
+        # (their copies are not dumped: this creates them).
+        only = "" if kind == "p" or contype == "c" else "ONLY "
         statement = f"ALTER TABLE {only}{table} ADD CONSTRAINT {name} {definition};"
         (foreign_keys if contype == "f" else keys).append(statement)
     return keys, foreign_keys
@@ -585,6 +928,97 @@ def _triggers(connection: pg8000.native.Connection, version: int) -> list[str]:
     return statements
 
 
+def _replica_identity_indexes(connection: pg8000.native.Connection) -> list[str]:
+    """REPLICA IDENTITY USING INDEX, once the index exists (FULL and NOTHING come with the table)."""
+    return [
+        f"ALTER TABLE ONLY {table} REPLICA IDENTITY USING INDEX {index};"
+        for table, index in rows(
+            connection,
+            "SELECT i.indrelid::regclass::text, quote_ident(ic.relname) FROM pg_catalog.pg_index i"
+            " JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid JOIN pg_catalog.pg_class c ON c.oid = i.indrelid"
+            " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+            f" WHERE i.indisreplident AND c.relreplident = 'i' AND {USER_SCHEMA}"
+            f"   AND {not_in_extension('pg_class', 'c.oid')} ORDER BY i.indexrelid",
+        )
+    ]
+
+
+def _statistics(connection: pg8000.native.Connection) -> list[str]:
+    """Extended statistics (CREATE STATISTICS), and their statistics target when set."""
+    statements = []
+    for name, definition, target in rows(
+        connection,
+        "SELECT quote_ident(n.nspname) || '.' || quote_ident(s.stxname),"
+        "  pg_catalog.pg_get_statisticsobjdef(s.oid), s.stxstattarget"
+        " FROM pg_catalog.pg_statistic_ext s JOIN pg_catalog.pg_namespace n ON n.oid = s.stxnamespace"
+        f" WHERE {USER_SCHEMA} AND {not_in_extension('pg_statistic_ext', 's.oid')} ORDER BY s.oid",
+    ):
+        statements.append(f"{definition};")
+        # -1 (NULL from PostgreSQL 17) means the default target.
+        if target is not None and target >= 0:
+            statements.append(f"ALTER STATISTICS {name} SET STATISTICS {target};")
+    return statements
+
+
+def _rules(connection: pg8000.native.Connection) -> list[str]:
+    """Rules other than views' own `_RETURN` (which is the view's definition)."""
+    statements = []
+    disabled = {"D": "DISABLE", "R": "ENABLE REPLICA", "A": "ENABLE ALWAYS"}
+    for definition, enabled, table, name in rows(
+        connection,
+        "SELECT pg_catalog.pg_get_ruledef(r.oid), r.ev_enabled, r.ev_class::regclass::text, quote_ident(r.rulename)"
+        " FROM pg_catalog.pg_rewrite r JOIN pg_catalog.pg_class c ON c.oid = r.ev_class"
+        " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+        f" WHERE r.rulename <> '_RETURN' AND {USER_SCHEMA} AND {not_in_extension('pg_class', 'c.oid')}"
+        " ORDER BY r.oid",
+    ):
+        statements.append(definition.rstrip().rstrip(";") + ";")
+        if enabled in disabled:
+            statements.append(f"ALTER TABLE {table} {disabled[enabled]} RULE {name};")
+    return statements
+
+
+def _row_security(connection: pg8000.native.Connection) -> list[str]:
+    """ENABLE / FORCE ROW LEVEL SECURITY and the policies (which may name roles: those must exist)."""
+    statements = []
+    for table, enabled, forced in rows(
+        connection,
+        "SELECT c.oid::regclass::text, c.relrowsecurity, c.relforcerowsecurity FROM pg_catalog.pg_class c"
+        " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+        f" WHERE (c.relrowsecurity OR c.relforcerowsecurity) AND {USER_SCHEMA}"
+        f"   AND {not_in_extension('pg_class', 'c.oid')} ORDER BY c.oid",
+    ):
+        if enabled:
+            statements.append(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY;")
+        if forced:
+            statements.append(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY;")
+    commands = {"*": "", "r": " FOR SELECT", "a": " FOR INSERT", "w": " FOR UPDATE", "d": " FOR DELETE"}
+    for name, table, permissive, command, roles, using, check in rows(
+        connection,
+        "SELECT quote_ident(p.polname), p.polrelid::regclass::text, p.polpermissive, p.polcmd,"
+        # {0} is PUBLIC, the default; otherwise the roles in the catalog's order.
+        "  CASE WHEN p.polroles <> '{0}' THEN pg_catalog.array_to_string(ARRAY("
+        "    SELECT quote_ident(pg_catalog.pg_get_userbyid(r.role)) FROM unnest(p.polroles) WITH ORDINALITY r(role, n)"
+        "    ORDER BY r.n), ', ') END,"
+        "  pg_catalog.pg_get_expr(p.polqual, p.polrelid), pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid)"
+        " FROM pg_catalog.pg_policy p JOIN pg_catalog.pg_class c ON c.oid = p.polrelid"
+        " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+        f" WHERE {USER_SCHEMA} AND {not_in_extension('pg_class', 'c.oid')} ORDER BY p.oid",
+    ):
+        statement = f"CREATE POLICY {name} ON {table}"
+        if not permissive:
+            statement += " AS RESTRICTIVE"
+        statement += commands[command]
+        if roles:
+            statement += f" TO {roles}"
+        if using is not None:
+            statement += f" USING ({using})"
+        if check is not None:
+            statement += f" WITH CHECK ({check})"
+        statements.append(statement + ";")
+    return statements
+
+
 # A type of its own: not a table's row type (a composite type's relkind is 'c').
 STANDALONE_TYPE = "o.typtype <> 'c' OR (SELECT relkind FROM pg_catalog.pg_class WHERE oid = o.typrelid) = 'c'"
 
@@ -612,14 +1046,25 @@ def _comments(connection: pg8000.native.Connection) -> list[str]:
         statements.append(f"COMMENT ON {target} IS {quote_literal(text)};")
     function_name = "o.oid::regproc::text || '(' || pg_catalog.pg_get_function_identity_arguments(o.oid) || ')'"
     functions = "pg_catalog.pg_proc o JOIN pg_catalog.pg_namespace n ON n.oid = o.pronamespace"
+    aggregate_name = (
+        "quote_ident(n.nspname) || '.' || quote_ident(o.proname)"
+        " || '(' || coalesce(NULLIF(pg_catalog.pg_get_function_identity_arguments(o.oid), ''), '*') || ')'"
+    )
     types = "pg_catalog.pg_type o JOIN pg_catalog.pg_namespace n ON n.oid = o.typnamespace"
+    collations = "pg_catalog.pg_collation o JOIN pg_catalog.pg_namespace n ON n.oid = o.collnamespace"
+    statistics = "pg_catalog.pg_statistic_ext o JOIN pg_catalog.pg_namespace n ON n.oid = o.stxnamespace"
     described = (
         # (catalog, COMMENT ON keyword, name expression, FROM clause, condition)
         ("pg_namespace", "SCHEMA", "quote_ident(o.nspname)", "pg_catalog.pg_namespace o",
          f"o.nspname NOT IN {SYSTEM_SCHEMAS} AND o.nspname !~ '^pg_'"),
+        ("pg_collation", "COLLATION", "quote_ident(n.nspname) || '.' || quote_ident(o.collname)", collations,
+         USER_SCHEMA),
         ("pg_type", "TYPE", "o.oid::regtype::text", types, f"{USER_SCHEMA} AND ({STANDALONE_TYPE})"),
         ("pg_proc", "FUNCTION", function_name, functions, f"{USER_SCHEMA} AND o.prokind = 'f'"),
         ("pg_proc", "PROCEDURE", function_name, functions, f"{USER_SCHEMA} AND o.prokind = 'p'"),
+        ("pg_proc", "AGGREGATE", aggregate_name, functions, f"{USER_SCHEMA} AND o.prokind = 'a'"),
+        ("pg_statistic_ext", "STATISTICS", "quote_ident(n.nspname) || '.' || quote_ident(o.stxname)", statistics,
+         USER_SCHEMA),
     )  # fmt: skip
     for catalog, keyword, name_sql, source, condition in described:
         for name, text, typtype in rows(
@@ -651,4 +1096,230 @@ def _comments(connection: pg8000.native.Connection) -> list[str]:
         f" WHERE d.classoid = 'pg_trigger'::regclass AND {USER_SCHEMA} ORDER BY t.oid",
     ):
         statements.append(f"COMMENT ON TRIGGER {name} ON {table} IS {quote_literal(text)};")
+    # Policies and rules are named within their table, as triggers are.
+    for keyword, catalog, name_column, table_column in (
+        ("POLICY", "pg_policy", "polname", "polrelid"),
+        ("RULE", "pg_rewrite", "rulename", "ev_class"),
+    ):
+        for name, table, text in rows(
+            connection,
+            f"SELECT quote_ident(o.{name_column}), o.{table_column}::regclass::text, d.description"
+            f" FROM pg_catalog.pg_description d JOIN pg_catalog.{catalog} o ON o.oid = d.objoid"
+            f" JOIN pg_catalog.pg_class c ON c.oid = o.{table_column}"
+            " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+            f" WHERE d.classoid = 'pg_catalog.{catalog}'::regclass AND {USER_SCHEMA}"
+            f"   AND {not_in_extension('pg_class', 'c.oid')} ORDER BY o.oid",
+        ):
+            statements.append(f"COMMENT ON {keyword} {name} ON {table} IS {quote_literal(text)};")
+    return statements
+
+
+# --- ownership and privileges (read_schema(privileges=True)) ------------------
+
+OWNER = "quote_ident(pg_catalog.pg_get_userbyid({}))"
+
+
+def _owners(connection: pg8000.native.Connection) -> list[str]:
+    """ALTER ... OWNER TO for every object the dump creates.
+
+    Indexes, owned sequences (serial, identity), array and multirange types
+    follow their table or type, and ALTER refuses to move them alone.
+    """
+    functions = "pg_catalog.pg_proc o JOIN pg_catalog.pg_namespace n ON n.oid = o.pronamespace"
+    relations = "pg_catalog.pg_class o JOIN pg_catalog.pg_namespace n ON n.oid = o.relnamespace"
+    owned = (
+        # (ALTER keyword SQL, name SQL, owner column, FROM clause, condition, catalog)
+        ("'SCHEMA'", "quote_ident(o.nspname)", "o.nspowner", "pg_catalog.pg_namespace o",
+         # public is not created by the dump: only a changed owner is said (pg_dump too).
+         f"o.nspname NOT IN {SYSTEM_SCHEMAS} AND o.nspname !~ '^pg_'"
+         " AND (o.nspname <> 'public' OR pg_catalog.pg_get_userbyid(o.nspowner) <> 'pg_database_owner')",
+         "pg_namespace"),
+        ("'COLLATION'", "quote_ident(n.nspname) || '.' || quote_ident(o.collname)", "o.collowner",
+         "pg_catalog.pg_collation o JOIN pg_catalog.pg_namespace n ON n.oid = o.collnamespace", USER_SCHEMA,
+         "pg_collation"),
+        ("CASE o.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END", "o.oid::regtype::text", "o.typowner",
+         "pg_catalog.pg_type o JOIN pg_catalog.pg_namespace n ON n.oid = o.typnamespace",
+         f"{USER_SCHEMA} AND o.typtype IN ('e', 'd', 'r', 'c') AND ({STANDALONE_TYPE})", "pg_type"),
+        ("CASE o.prokind WHEN 'p' THEN 'PROCEDURE' WHEN 'a' THEN 'AGGREGATE' ELSE 'FUNCTION' END",
+         "CASE WHEN o.prokind = 'a' THEN quote_ident(n.nspname) || '.' || quote_ident(o.proname) || '('"
+         "  || coalesce(NULLIF(pg_catalog.pg_get_function_identity_arguments(o.oid), ''), '*') || ')'"
+         " ELSE o.oid::regprocedure::text END", "o.proowner", functions,
+         # Range types' constructors belong to the type.
+         f"{USER_SCHEMA} AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_proc'::regclass"
+         "   AND d.objid = o.oid AND d.deptype = 'i')", "pg_proc"),
+        ("CASE o.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'S' THEN 'SEQUENCE'"
+         " ELSE 'TABLE' END", "o.oid::regclass::text", "o.relowner", relations,
+         f"{USER_SCHEMA} AND o.relkind IN ('r', 'p', 'v', 'm', 'S')"
+         "  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_class'::regclass"
+         "                  AND d.objid = o.oid AND o.relkind = 'S' AND d.deptype IN ('a', 'i'))", "pg_class"),
+        ("'STATISTICS'", "quote_ident(n.nspname) || '.' || quote_ident(o.stxname)", "o.stxowner",
+         "pg_catalog.pg_statistic_ext o JOIN pg_catalog.pg_namespace n ON n.oid = o.stxnamespace", USER_SCHEMA,
+         "pg_statistic_ext"),
+    )  # fmt: skip
+    statements = []
+    for keyword_sql, name_sql, owner_column, source, condition, catalog in owned:
+        for keyword, name, owner in rows(
+            connection,
+            f"SELECT {keyword_sql}, {name_sql}, {OWNER.format(owner_column)} FROM {source}"
+            f" WHERE {condition} AND {not_in_extension(catalog, 'o.oid')} ORDER BY o.oid",
+        ):
+            statements.append(f"ALTER {keyword} {name} OWNER TO {owner};")
+    return statements
+
+
+# One row per privilege to revoke or grant, from an object list
+# (key, subkey, prefix, target, column, owner, acl, base): the items of the
+# base ACL that the actual ACL lacks are revoked, the items it adds are
+# granted, in the ACL's own order (a later grant may rest on an earlier grant
+# option). Items compare whole (grantee, grantor, privileges), as pg_dump
+# compares them.
+ACL_CHANGES = """
+SELECT o.key, o.subkey, o.prefix, o.target, o.column_, quote_ident(pg_catalog.pg_get_userbyid(o.owner)),
+  c.action, c.position, quote_ident(pg_catalog.pg_get_userbyid(e.grantor)),
+  CASE WHEN e.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_catalog.pg_get_userbyid(e.grantee)) END,
+  e.privilege_type, e.is_grantable
+FROM ({objects}) o(key, subkey, prefix, target, column_, owner, acl, base)
+CROSS JOIN LATERAL (
+  SELECT 0, i.position, i.item FROM unnest(o.base) WITH ORDINALITY i(item, position) WHERE NOT (i.item = ANY (o.acl))
+  UNION ALL
+  SELECT 1, i.position, i.item FROM unnest(o.acl) WITH ORDINALITY i(item, position) WHERE NOT (i.item = ANY (o.base))
+) c(action, position, item)
+CROSS JOIN LATERAL pg_catalog.aclexplode(ARRAY[c.item])
+  WITH ORDINALITY e(grantor, grantee, privilege_type, is_grantable, n)
+ORDER BY o.key, o.subkey, c.action, c.position, e.n
+"""
+
+
+def _acl_sql(acl: str, default: str, catalog: str, oid_column: str, subid: str = "0") -> tuple[str, str, str]:
+    """SQL for (actual ACL, base ACL, has something to say) of an object, as pg_dump reads them.
+
+    NULL in the catalog means the owner's default (acldefault). The base is
+    the object's initial ACL if it has one (pg_init_privs: extension members,
+    the public schema), else that default. An object with neither a stored
+    ACL nor an initial one has the default: nothing to say.
+    """
+    initial = (
+        f"(SELECT ip.initprivs FROM pg_catalog.pg_init_privs ip WHERE ip.objoid = {oid_column}"
+        f" AND ip.classoid = 'pg_catalog.{catalog}'::regclass AND ip.objsubid = {subid})"
+    )
+    return (
+        f"coalesce({acl}, {default})",
+        f"coalesce({initial}, {default})",
+        f"({acl} IS NOT NULL OR {initial} IS NOT NULL)",
+    )
+
+
+def _privileges(connection: pg8000.native.Connection) -> list[str]:
+    """GRANT/REVOKE reproducing nspacl, typacl, proacl, relacl and attacl.
+
+    Only for objects the restore will have: what the dump creates, and
+    extension members, which are included here (not in _owners) because
+    pg_dump keeps grants made on them after CREATE EXTENSION, relative to
+    pg_init_privs. (A grant on an object the dump skips, such as a foreign
+    table, would stop the restore.)
+    """
+
+    def member(catalog: str) -> str:
+        return f"NOT {not_in_extension(catalog, 'o.oid')}"
+
+    namespace = _acl_sql("o.nspacl", "pg_catalog.acldefault('n', o.nspowner)", "pg_namespace", "o.oid")
+    type_ = _acl_sql("o.typacl", "pg_catalog.acldefault('T', o.typowner)", "pg_type", "o.oid")
+    function = _acl_sql("o.proacl", "pg_catalog.acldefault('f', o.proowner)", "pg_proc", "o.oid")
+    relation = _acl_sql(
+        "o.relacl", "pg_catalog.acldefault(CASE WHEN o.relkind = 'S' THEN 's' ELSE 'r' END::\"char\", o.relowner)",
+        "pg_class", "o.oid",
+    )  # fmt: skip
+    column = _acl_sql("a.attacl", "'{}'::pg_catalog.aclitem[]", "pg_class", "o.oid", "a.attnum")
+    sources = (
+        "SELECT o.oid, 0, '', 'SCHEMA ' || quote_ident(o.nspname), NULL, o.nspowner,"
+        f"  {namespace[0]}, {namespace[1]}"
+        f" FROM pg_catalog.pg_namespace o WHERE o.nspname NOT IN {SYSTEM_SCHEMAS} AND o.nspname !~ '^pg_'"
+        f"  AND {namespace[2]}",
+        # GRANT ... ON TYPE serves domains too.
+        f"SELECT o.oid, 0, '', 'TYPE ' || o.oid::regtype::text, NULL, o.typowner, {type_[0]}, {type_[1]}"
+        " FROM pg_catalog.pg_type o JOIN pg_catalog.pg_namespace n ON n.oid = o.typnamespace"
+        f" WHERE {USER_SCHEMA} AND ({STANDALONE_TYPE}) AND {type_[2]}"
+        f"  AND (o.typtype IN ('e', 'd', 'r', 'c') OR {member('pg_type')})",
+        # Aggregates are granted on as functions (GRANT has no AGGREGATE).
+        "SELECT o.oid, 0, '', CASE WHEN o.prokind = 'p' THEN 'PROCEDURE ' ELSE 'FUNCTION ' END"
+        f"  || o.oid::regprocedure::text, NULL, o.proowner, {function[0]}, {function[1]}"
+        " FROM pg_catalog.pg_proc o JOIN pg_catalog.pg_namespace n ON n.oid = o.pronamespace"
+        f" WHERE {USER_SCHEMA} AND {function[2]}",
+        # A table's own privileges, then its columns' (attacl, empty by default).
+        "SELECT o.oid, 0, '', CASE WHEN o.relkind = 'S' THEN 'SEQUENCE ' ELSE 'TABLE ' END || o.oid::regclass::text,"
+        f"  NULL, o.relowner, {relation[0]}, {relation[1]}"
+        " FROM pg_catalog.pg_class o JOIN pg_catalog.pg_namespace n ON n.oid = o.relnamespace"
+        f" WHERE {USER_SCHEMA} AND (o.relkind IN ('r', 'p', 'v', 'm', 'S') OR {member('pg_class')})"
+        f"  AND {relation[2]}"
+        " UNION ALL"
+        " SELECT o.oid, a.attnum, '', 'TABLE ' || o.oid::regclass::text, quote_ident(a.attname), o.relowner,"
+        f"  {column[0]}, {column[1]}"
+        " FROM pg_catalog.pg_class o JOIN pg_catalog.pg_namespace n ON n.oid = o.relnamespace"
+        " JOIN pg_catalog.pg_attribute a ON a.attrelid = o.oid AND a.attnum > 0 AND NOT a.attisdropped"
+        f" WHERE {USER_SCHEMA} AND (o.relkind IN ('r', 'p', 'v', 'm') OR {member('pg_class')})"
+        f"  AND {column[2]}",
+    )
+    statements = []
+    for objects in sources:
+        statements += _acl_statements(rows(connection, ACL_CHANGES.format(objects=objects)))
+    return statements
+
+
+def _default_privileges(connection: pg8000.native.Connection) -> list[str]:
+    """ALTER DEFAULT PRIVILEGES from pg_default_acl, last: they must not touch what the restore creates.
+
+    A global entry replaces the built-in default for its role and kind of
+    object, so it is written relative to acldefault(); an entry for one
+    schema can only add to that, so it is written relative to nothing (as
+    pg_dump does).
+    """
+    objects = (
+        "SELECT o.oid, 0,"
+        "  'ALTER DEFAULT PRIVILEGES FOR ROLE ' || quote_ident(pg_catalog.pg_get_userbyid(o.defaclrole))"
+        "  || coalesce(' IN SCHEMA ' || (SELECT quote_ident(nspname) FROM pg_catalog.pg_namespace"
+        "                                WHERE oid = o.defaclnamespace), '') || ' ',"
+        "  CASE o.defaclobjtype WHEN 'r' THEN 'TABLES' WHEN 'S' THEN 'SEQUENCES' WHEN 'f' THEN 'FUNCTIONS'"
+        "    WHEN 'T' THEN 'TYPES' WHEN 'n' THEN 'SCHEMAS' END,"
+        "  NULL, o.defaclrole, o.defaclacl,"
+        "  CASE WHEN o.defaclnamespace = 0 THEN pg_catalog.acldefault("
+        "    CASE WHEN o.defaclobjtype = 'S' THEN 's' ELSE o.defaclobjtype END::\"char\", o.defaclrole)"
+        "  ELSE '{}'::pg_catalog.aclitem[] END"
+        " FROM pg_catalog.pg_default_acl o"
+    )
+    return _acl_statements(rows(connection, ACL_CHANGES.format(objects=objects)))
+
+
+def _acl_statements(found: list[list[Any]]) -> list[str]:
+    """GRANT/REVOKE statements from ACL_CHANGES rows, per object and per ACL item.
+
+    As pg_dump orders them: the revokes, then the owner's grants to itself,
+    then the others. A grant recorded with another grantor than the owner
+    is made as that grantor (SET SESSION AUTHORIZATION, which needs a
+    superuser), so that the restored ACL names the same grantor.
+    """
+    statements = []
+    for _object, object_rows in groupby(found, key=lambda row: (row[0], row[1])):
+        object_rows = list(object_rows)
+        prefix, target, column, owner = object_rows[0][2:6]
+        revokes, owner_grants, other_grants = [], [], []
+        for (action, _position), item in groupby(object_rows, key=lambda row: (row[6], row[7])):
+            item = list(item)
+            grantor, grantee = item[0][8], item[0][9]
+            on_column = f"({column})" if column else ""
+            plain = ",".join(row[10] + on_column for row in item if not row[11])
+            with_option = ",".join(row[10] + on_column for row in item if row[11])
+            if action == 0:
+                # Revoking a privilege revokes its grant option too.
+                everything = ",".join(filter(None, (plain, with_option)))
+                revokes.append(f"{prefix}REVOKE {everything} ON {target} FROM {grantee};")
+                continue
+            grants = []
+            if plain:
+                grants.append(f"{prefix}GRANT {plain} ON {target} TO {grantee};")
+            if with_option:
+                grants.append(f"{prefix}GRANT {with_option} ON {target} TO {grantee} WITH GRANT OPTION;")
+            if grantor != owner:
+                grants = [f"SET SESSION AUTHORIZATION {grantor};", *grants, "RESET SESSION AUTHORIZATION;"]
+            (owner_grants if grantee == owner == grantor else other_grants).extend(grants)
+        statements += revokes + owner_grants + other_grants
     return statements
