@@ -42,6 +42,14 @@ def not_in_extension(catalog: str, oid_column: str) -> str:
     )
 
 
+def collation_name(oid_sql: str) -> str:
+    """SQL: the schema-qualified, quoted name of the collation whose oid `oid_sql` gives (an SQL expression)."""
+    return (
+        "(SELECT quote_ident(cn.nspname) || '.' || quote_ident(c.collname) FROM pg_catalog.pg_collation c"
+        f" JOIN pg_catalog.pg_namespace cn ON cn.oid = c.collnamespace WHERE c.oid = {oid_sql})"
+    )
+
+
 def quote_literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
@@ -194,8 +202,7 @@ def _types(connection: pg8000.native.Connection) -> list[str]:
         "SELECT t.oid, t.typtype, t.oid::regtype::text,"
         "  pg_catalog.format_type(t.typbasetype, t.typtypmod), t.typnotnull, t.typdefault,"
         "  CASE WHEN t.typcollation <> 0 AND t.typcollation <> bt.typcollation"
-        "    THEN (SELECT quote_ident(cn.nspname) || '.' || quote_ident(c.collname) FROM pg_catalog.pg_collation c"
-        "          JOIN pg_catalog.pg_namespace cn ON cn.oid = c.collnamespace WHERE c.oid = t.typcollation) END,"
+        f"    THEN {collation_name('t.typcollation')} END,"
         "  t.typrelid"
         " FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace"
         " LEFT JOIN pg_catalog.pg_type bt ON bt.oid = t.typbasetype"
@@ -227,9 +234,7 @@ def _types(connection: pg8000.native.Connection) -> list[str]:
                 connection,
                 "SELECT quote_ident(a.attname), pg_catalog.format_type(a.atttypid, a.atttypmod),"
                 "  CASE WHEN a.attcollation <> 0 AND a.attcollation <> at.typcollation"
-                "    THEN (SELECT quote_ident(cn.nspname) || '.' || quote_ident(c.collname)"
-                "          FROM pg_catalog.pg_collation c JOIN pg_catalog.pg_namespace cn ON cn.oid = c.collnamespace"
-                "          WHERE c.oid = a.attcollation) END"
+                f"    THEN {collation_name('a.attcollation')} END"
                 " FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type at ON at.oid = a.atttypid"
                 " WHERE a.attrelid = :relid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
                 relid=relid,
@@ -248,9 +253,7 @@ def _range_type(connection: pg8000.native.Connection, oid: int, name: str) -> st
         "  (SELECT quote_ident(on_.nspname) || '.' || quote_ident(oc.opcname) FROM pg_catalog.pg_opclass oc"
         "   JOIN pg_catalog.pg_namespace on_ ON on_.oid = oc.opcnamespace WHERE oc.oid = r.rngsubopc),"
         "  (SELECT oc.opcdefault FROM pg_catalog.pg_opclass oc WHERE oc.oid = r.rngsubopc),"
-        "  CASE WHEN r.rngcollation <> 0 THEN (SELECT quote_ident(cn.nspname) || '.' || quote_ident(c.collname)"
-        "    FROM pg_catalog.pg_collation c JOIN pg_catalog.pg_namespace cn ON cn.oid = c.collnamespace"
-        "    WHERE c.oid = r.rngcollation) END,"
+        f"  CASE WHEN r.rngcollation <> 0 THEN {collation_name('r.rngcollation')} END,"
         "  NULLIF(r.rngcanonical, 0)::regproc::text, NULLIF(r.rngsubdiff, 0)::regproc::text,"
         "  r.rngmultitypid::regtype::text"
         " FROM pg_catalog.pg_range r WHERE r.rngtypid = :oid",
@@ -478,7 +481,7 @@ class Columns:
 
 
 def _column_definitions(
-    connection: pg8000.native.Connection, oid: int, alter: str, *, partition: bool = False
+    connection: pg8000.native.Connection, oid: int, alter: str, *, partition: bool = False, attached: bool = False
 ) -> Columns:
     """A table's column definitions, COPY columns, and the statements needed after the table.
 
@@ -486,6 +489,9 @@ def _column_definitions(
     inherited ones come from INHERITS / PARTITION OF, in the parent's order,
     and what differs on them from the parent (NOT NULL, default) follows as
     ALTER TABLE ONLY. `alter` is that ALTER's head ("ALTER TABLE ONLY t").
+    `attached` is for a partition created on its own and then attached
+    (ATTACH PARTITION changes neither its columns' order nor their defaults,
+    storage or compression): every column is then listed as its own.
     """
     columns = Columns()
     for (
@@ -507,8 +513,7 @@ def _column_definitions(
         "SELECT quote_ident(a.attname), pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull,"
         "  pg_catalog.pg_get_expr(d.adbin, d.adrelid), a.attgenerated, a.attidentity,"
         "  CASE WHEN a.attcollation <> 0 AND a.attcollation <> t.typcollation"
-        "    THEN (SELECT quote_ident(cn.nspname) || '.' || quote_ident(c.collname) FROM pg_catalog.pg_collation c"
-        "          JOIN pg_catalog.pg_namespace cn ON cn.oid = c.collnamespace WHERE c.oid = a.attcollation) END,"
+        f"    THEN {collation_name('a.attcollation')} END,"
         "  CASE WHEN a.attidentity <> '' THEN pg_catalog.pg_get_serial_sequence("
         "    a.attrelid::regclass::text, a.attname)::regclass::oid END,"
         "  a.attislocal, a.attinhcount > 0, coalesce(p.notnull, false), p.default_,"
@@ -519,6 +524,8 @@ def _column_definitions(
         " WHERE a.attrelid = :oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
         oid=oid,
     ):
+        if attached:
+            local, inherited = True, False
         columns.order.append(name)
         columns.generated_or_identity |= bool(generated or identity)
         if generated != "s":
@@ -638,18 +645,29 @@ def _tables(connection: pg8000.native.Connection) -> tuple[list[Table], list[str
         ) = row
         alter = f"ALTER TABLE ONLY {qualified}"
         columns[qualified] = _column_definitions(connection, oid, alter, partition=is_partition)
+        # PARTITION OF gives a partition its parent's column order; one that
+        # was attached with another order (live columns compared: dropped
+        # ones do not count) is created with its own columns and attached,
+        # as pg_dump does.
+        attached = is_partition and parents[0] in columns and columns[qualified].order != columns[parents[0]].order
+        if attached:
+            columns[qualified] = _column_definitions(connection, oid, alter, attached=True)
         checks[qualified] = [
             f"CONSTRAINT {con_name} {definition}"
             for con_name, definition in rows(
                 connection,
                 "SELECT quote_ident(conname), pg_catalog.pg_get_constraintdef(oid)"
-                " FROM pg_catalog.pg_constraint WHERE conrelid = :oid AND contype = 'c' AND conislocal"
-                "   AND convalidated ORDER BY conname",
+                " FROM pg_catalog.pg_constraint WHERE conrelid = :oid AND contype = 'c'"
+                # ATTACH PARTITION wants the parent's CHECKs on the table already.
+                "   AND (conislocal OR :attached) AND convalidated ORDER BY conname",
                 oid=oid,
+                attached=attached,
             )
         ]
         unlogged = "UNLOGGED " if persistence == "u" else ""
-        if is_partition:
+        if attached:
+            head, tail = f"CREATE {unlogged}TABLE {qualified}", ""
+        elif is_partition:
             # Columns, NOT NULL, defaults and inherited CHECKs come from the parent.
             body = f" ({', '.join(checks[qualified])})" if checks[qualified] else ""
             head, tail = f"CREATE {unlogged}TABLE {qualified} PARTITION OF {parents[0]}", body + f" {bound}"
@@ -662,9 +680,10 @@ def _tables(connection: pg8000.native.Connection) -> tuple[list[Table], list[str
             tail += f" PARTITION BY {partition_key}"
         if options:
             tail += f" WITH ({', '.join(options)})"
-        # A partition's columns come from PARTITION OF only.
-        creates[qualified] = (head, tail, not is_partition)
-        after[qualified] = list(columns[qualified].after)
+        # A partition's columns come from PARTITION OF only, unless it is created apart and attached.
+        creates[qualified] = (head, tail, attached or not is_partition)
+        attach = [f"ALTER TABLE ONLY {parents[0]} ATTACH PARTITION {qualified} {bound};"] if attached else []
+        after[qualified] = attach + columns[qualified].after
         # USING INDEX waits for the index, in post-data.
         if replica_identity in ("f", "n"):
             after[qualified].append(f"{alter} REPLICA IDENTITY {'FULL' if replica_identity == 'f' else 'NOTHING'};")
