@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from smokejumper.artifact import ArtifactWriter
 from smokejumper.sources.postgres.dump import dump_database
-from smokejumper.sources.postgres.restore import restore_database
+from smokejumper.sources.postgres.restore import RestoreError, restore_database
 from smokejumper.store import open_store
 
 from tests.support.load import BankLoad
@@ -148,3 +148,35 @@ def test_dump_under_load_is_one_consistent_snapshot(pg_database, tmp_path):
             finally:
                 connection.close()
             assert before <= transfers <= after, "the snapshot lies between the commits seen before and after"
+
+
+def test_clean_replaces_what_the_target_had(pg_database, tmp_path):
+    load_cf_like(pg_database, rows=300)
+    store = open_store(str(tmp_path))
+    dump_to(pg_database, store)
+    with fresh_postgres_database() as target:
+        connection = target.connect()
+        connection.run("CREATE SCHEMA stale; CREATE TABLE stale.leftover (id int); CREATE TABLE public.spaces (x int)")
+        connection.close()
+        restore_from(store, target, clean=True)
+        assert_same_database(pg_database, target)
+
+
+def test_clean_with_table_reloads_just_that_table(pg_database, tmp_path):
+    load_cf_like(pg_database, rows=300)
+    store = open_store(str(tmp_path))
+    record = dump_to(pg_database, store)
+    events = next(frame for frame in record.files[0].frames if frame.name == "public.events")
+    with fresh_postgres_database() as target:
+        restore_from(store, target)
+        connection = target.connect()
+        connection.run("UPDATE public.events SET metadata = 'changed by hand'")
+        connection.run("DELETE FROM public.events WHERE id % 2 = 0")
+        connection.close()
+        summary = restore_from(store, target, tables=["public.events"], clean=True)
+        assert summary.rows == events.rows
+        assert_same_database(pg_database, target)
+        # A table other tables point at cannot be emptied alone: refused, nothing changed.
+        with pytest.raises(RestoreError, match=r"nothing was changed(.|\n)*foreign key"):
+            restore_from(store, target, tables=["public.apps"], clean=True)
+        assert_same_database(pg_database, target)
