@@ -33,7 +33,8 @@ def test_bytes_match_psql_copy(pg_database):
     rows = copy_out(connection, "COPY public.tricky TO STDOUT", chunks.append)
     assert rows == 4 + 29991
     assert b"".join(chunks) == psql_copy(pg_database, "COPY public.tricky TO STDOUT")
-    assert len(chunks) < rows / 20, "data arrives in large pieces, not one write per row"
+    # How much one socket read brings depends on timing; under load it was ~20 rows, never one.
+    assert len(chunks) < rows / 4, "data is written in pieces of many rows, not one write per row"
     # The connection is still in a clean state for pg8000.
     assert connection.run("SELECT 41 + 1") == [[42]]
     connection.close()
