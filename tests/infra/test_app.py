@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import aws_cdk as cdk
-import pytest
 
 import app
 
@@ -46,8 +45,8 @@ def test_broken_plan_stops_the_app_with_located_problems(tmp_path):
     assert not list(tmp_path.glob("*.template.json"))
 
 
-@pytest.mark.skipif(not CDK_CLI.exists(), reason="the CDK CLI is installed by `make setup` (npm ci)")
 def test_cdk_synth_takes_the_plan_from_the_command_line(tmp_path):
+    assert CDK_CLI.exists(), "the CDK CLI is missing: `make setup` installs it (npm ci)"
     result = subprocess.run(
         [CDK_CLI, "synth", "--quiet", "-c", f"plan={BROKEN_PLAN}", "--output", str(tmp_path)],
         cwd=REPO,
