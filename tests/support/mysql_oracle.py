@@ -31,10 +31,11 @@ import os
 import re
 import subprocess
 from collections import Counter
-from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import pymysql
+
+from tests.support.sql_client import feed_sql
 
 MYSQL_TIMEOUT = 300
 
@@ -682,10 +683,6 @@ def mysql_command(db: MysqlTarget, *, comments: bool = True, binary_mode: bool =
     return [*command, db.dbname]
 
 
-def _broken_pipe(returncode: int | None, stderr: str) -> bool:
-    return returncode == -13 or "Broken pipe" in stderr or "Error 70" in stderr
-
-
 def mysql_restore(
     sql: bytes | str | os.PathLike[str],
     db: MysqlTarget,
@@ -705,38 +702,7 @@ def mysql_restore(
     is reported.
     """
     command = mysql_command(db, comments=comments, binary_mode=binary_mode)
-    run: dict[str, Any] = {"capture_output": True, "env": _env(), "timeout": timeout, "check": False}
-    if isinstance(sql, str):
-        sql = sql.encode("utf-8")
-    zstd_failure = None
-    if isinstance(sql, bytes):
-        done = subprocess.run(command, input=sql, **run)
-    else:
-        path = Path(sql)
-        with path.open("rb") as source:
-            if path.suffix != ".zst":
-                done = subprocess.run(command, stdin=source, **run)
-            else:
-                zstd = subprocess.Popen(["zstd", "-dc"], stdin=source, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-                assert zstd.stdout is not None
-                assert zstd.stderr is not None
-                try:
-                    done = subprocess.run(command, stdin=zstd.stdout, **run)
-                finally:
-                    zstd.stdout.close()  # mysql is done: a zstd still writing gets SIGPIPE
-                    zstd_error = zstd.stderr.read().decode(errors="replace")
-                    zstd.stderr.close()
-                    zstd.wait(timeout=timeout)
-                if zstd.returncode != 0 and not (done.returncode != 0 and _broken_pipe(zstd.returncode, zstd_error)):
-                    zstd_failure = f"zstd -dc {path} failed ({zstd.returncode}): {zstd_error.strip()}"
-    mysql_failure = None
-    if done.returncode != 0:
-        mysql_failure = f"mysql into {db.dbname} failed ({done.returncode}):\n{done.stderr.decode(errors='replace')}"
-    if zstd_failure:
-        raise RuntimeError(zstd_failure + (f"\n(then {mysql_failure})" if mysql_failure else ""))
-    if mysql_failure:
-        raise RuntimeError(mysql_failure)
-    return done.stdout.decode("utf-8", errors="replace")
+    return feed_sql(command, sql, env=_env(), timeout=timeout, client=f"mysql into {db.dbname}")
 
 
 REFERENCE_DUMP_OPTIONS = ("--single-transaction", "--routines", "--triggers", "--events")

@@ -24,10 +24,11 @@ import os
 import re
 import subprocess
 from collections import Counter
-from pathlib import Path
 from typing import Protocol
 
 import pg8000.native
+
+from tests.support.sql_client import feed_sql
 
 PSQL_TIMEOUT = 300
 
@@ -350,36 +351,7 @@ def psql_restore(sql: bytes | str | os.PathLike[str], db: PgTarget, *, timeout: 
     which with ON_ERROR_STOP means at the first failing statement.
     """
     command = ["psql", "-X", "-v", "ON_ERROR_STOP=1", "-q", *_conn_args(db), "-d", db.dbname]
-    run = {"capture_output": True, "env": _env(), "timeout": timeout, "check": False}
-    if isinstance(sql, str):
-        sql = sql.encode("utf-8")
-    zstd_failure = None
-    if isinstance(sql, bytes):
-        done = subprocess.run(command, input=sql, **run)
-    else:
-        path = Path(sql)
-        with path.open("rb") as source:
-            if path.suffix != ".zst":
-                done = subprocess.run(command, stdin=source, **run)
-            else:
-                zstd = subprocess.Popen(["zstd", "-dc"], stdin=source, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-                assert zstd.stdout is not None
-                assert zstd.stderr is not None
-                try:
-                    done = subprocess.run(command, stdin=zstd.stdout, **run)
-                finally:
-                    zstd.stdout.close()
-                    zstd_error = zstd.stderr.read().decode(errors="replace")
-                    zstd.stderr.close()
-                    zstd.wait(timeout=timeout)
-                if zstd.returncode != 0:
-                    zstd_failure = f"zstd -dc {path} failed ({zstd.returncode}): {zstd_error}"
-    if done.returncode != 0:
-        detail = done.stderr.decode(errors="replace")
-        raise RuntimeError(f"psql into {db.dbname} failed ({done.returncode}):\n{detail}")
-    if zstd_failure:
-        raise RuntimeError(zstd_failure)
-    return done.stdout.decode("utf-8", errors="replace")
+    return feed_sql(command, sql, env=_env(), timeout=timeout, client=f"psql into {db.dbname}")
 
 
 _RESET_SQL = r"""
