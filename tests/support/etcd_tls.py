@@ -34,7 +34,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from tests.support.services import HOST, etcd_binary, free_port
+from tests.support.services import HOST, etcd_binary, free_port, stop_process
 
 # --- certificates -----------------------------------------------------------
 
@@ -203,13 +203,7 @@ class Etcd:
         )
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
 
     def kill(self) -> None:
         """SIGKILL: the way a crashed or lost machine goes."""
