@@ -19,7 +19,7 @@ from smokejumper.catalog import (
     write_artifact_record,
 )
 from smokejumper.errors import IntegrityError
-from smokejumper.frames import DEFAULT_LEVEL, FrameWriter
+from smokejumper.frames import DEFAULT_LEVEL, FrameInfo, FrameWriter, decompress_frame
 from smokejumper.store import Store, join_key
 
 
@@ -80,3 +80,10 @@ class ArtifactWriter:
         digest = write_artifact_record(self.store, self.artifact_dir, record)
         self.record = record
         return record, digest
+
+
+def read_frame(store: Store, key: str, frame: FrameEntry) -> Iterator[bytes]:
+    """One frame's decompressed bytes, fetched with a ranged read and checked against the index
+    (IntegrityError after the last piece at the latest)."""
+    chunks = store.iter_chunks(key, start=frame.offset, length=frame.length)
+    return decompress_frame(chunks, FrameInfo(**frame.model_dump()))

@@ -557,6 +557,16 @@ def demo(workdir: Path, postgres_dsn: str, keep_databases: bool) -> None:
     run_demo(workdir, out, postgres_dsn, keep_databases=keep_databases)
 
 
+def _register_subcommands() -> None:
+    # Defined in their own modules, which import this one's helpers: register them once both exist.
+    from smokejumper.cli_etcd import etcd
+
+    cli.add_command(etcd)
+
+
+_register_subcommands()
+
+
 def main() -> None:
     debug = "--debug" in sys.argv
     try:

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 
 import pg8000.native
 
+from smokejumper.artifact import read_frame
 from smokejumper.catalog import DataFile, FrameEntry, read_artifact_record
 from smokejumper.errors import IntegrityError, SmokejumperError, UsageError
-from smokejumper.frames import FrameInfo, decompress_frame
 from smokejumper.sources.postgres.dump import COPY_TERMINATOR, DRIVER_ERRORS, DUMP_FILE, server_message
 from smokejumper.sources.postgres.schema import USER_SCHEMA, not_in_extension, rows
 from smokejumper.store import Store, join_key
@@ -97,12 +97,6 @@ def select_frames(data_file: DataFile, tables: Sequence[str] | None) -> list[Fra
         )
     header = [frame for frame in data_file.frames if frame.meta.get("kind") == "header"]
     return header + sorted(chosen, key=lambda frame: frame.offset)
-
-
-def _read_frame(store: Store, key: str, frame: FrameEntry) -> Iterator[bytes]:
-    """A frame's decompressed bytes, checked against the index (ranged read)."""
-    chunks = store.iter_chunks(key, start=frame.offset, length=frame.length)
-    return decompress_frame(chunks, FrameInfo(**frame.model_dump()))
 
 
 def verify_frames(store: Store, key: str, frames: Sequence[FrameEntry]) -> int:
@@ -235,13 +229,13 @@ def restore_database(
                         f"table {target} already has rows", hint="pass --clean to empty it before loading"
                     )
                 columns = ", ".join(frame.meta["columns"])
-                data = _copy_rows(_read_frame(store, key, frame), int(frame.meta["header_length"]))
+                data = _copy_rows(read_frame(store, key, frame), int(frame.meta["header_length"]))
                 connection.run(f"COPY {target} ({columns}) FROM STDIN", stream=data)
                 summary.tables.append(TableResult(target, connection.row_count, frame.uncompressed_size))
                 if on_frame:
                     on_frame(target, connection.row_count, frame.uncompressed_size)
             else:
-                sql = b"".join(_read_frame(store, key, frame)).decode()
+                sql = b"".join(read_frame(store, key, frame)).decode()
                 connection.run(sql)
                 if on_frame:
                     on_frame(frame.name, 0, frame.uncompressed_size)
