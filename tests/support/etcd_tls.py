@@ -334,29 +334,36 @@ def start_etcd(
 @contextmanager
 def start_cluster(workdir: Path, *, size: int = 3) -> Iterator[list[Etcd]]:
     """A plaintext cluster of `size` members on loopback ports, all healthy (a leader elected)."""
-    names = [f"m{index}" for index in range(size)]
-    peers = {name: new_peer_url() for name in names}
-    initial = ",".join(f"{name}={url}" for name, url in peers.items())
-    members: list[Etcd] = []
+    members = {f"m{index}": (new_peer_url(), workdir / f"m{index}") for index in range(size)}
+    with start_members(workdir, members) as started:
+        yield started
+
+
+@contextmanager
+def start_members(workdir: Path, members: dict[str, tuple[str, Path]]) -> Iterator[list[Etcd]]:
+    """Start the members {name: (peer URL, data dir)} of one cluster (new, or restored into those data
+    directories); yield once all are healthy."""
+    initial = ",".join(f"{name}={peer}" for name, (peer, _data_dir) in members.items())
+    started: list[Etcd] = []
     try:
-        for name in names:
+        for name, (peer_url, data_dir) in members.items():
             client_url = f"http://{HOST}:{free_port()}"
             process, log_path = _launch(
                 workdir,
                 name=name,
-                data_dir=workdir / name,
+                data_dir=data_dir,
                 client_url=client_url,
-                peer_url=peers[name],
+                peer_url=peer_url,
                 tls_args=[],
                 extra_args=("--unsafe-no-fsync",),
                 initial_cluster=initial,
             )
-            members.append(Etcd(name, client_url, peers[name], workdir / name, log_path, process))
-        for member in members:
-            member.wait_healthy()
-        yield members
+            started.append(Etcd(name, client_url, peer_url, data_dir, log_path, process))
+        for member in started:
+            member.wait_healthy(timeout=30)
+        yield started
     finally:
-        for member in members:
+        for member in started:
             member.stop()
 
 

@@ -177,7 +177,7 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 ETCDUTL="${{ETCDUTL:-etcdutl}}"
 SNAPSHOT="${{SNAPSHOT:-$here/{KIT_SNAPSHOT}}}"
-DATA_DIR="${{DATA_DIR:-{data_dir}}}"
+DATA_DIR=${{DATA_DIR:-{shlex.quote(data_dir)}}}
 
 if [ -e "$DATA_DIR" ]; then
   echo "$DATA_DIR already exists: move it aside first (mv $DATA_DIR $DATA_DIR.before-restore)," >&2
