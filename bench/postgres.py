@@ -13,13 +13,13 @@ and prints wall time, peak RSS and the ratios. Not part of the test suite.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from measure import measure
 
 HOST, USER = "127.0.0.1", "postgres"
 BIN = Path(sys.executable).parent
@@ -27,19 +27,6 @@ BIN = Path(sys.executable).parent
 
 def psql(sql: str, database: str = "postgres") -> None:
     subprocess.run(["psql", "-X", "-q", "-h", HOST, "-U", USER, "-d", database, "-c", sql], check=True)
-
-
-def measure(label: str, command: str) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB) of a shell command, its children included."""
-    started = time.perf_counter()
-    process = subprocess.Popen(["bash", "-o", "pipefail", "-c", command])
-    _pid, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        sys.exit(f"{label} failed: {command}")
-    peak = usage.ru_maxrss / 1024
-    print(f"  {label:<34} {seconds:7.2f} s  {peak:7.0f} MiB peak RSS", flush=True)
-    return seconds, peak
 
 
 def main() -> None:

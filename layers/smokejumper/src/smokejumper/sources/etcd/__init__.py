@@ -13,4 +13,11 @@ certificate rejected and why, auth that needs the root role).
 database + 32-byte sha256 trailer, zstd-compressed) and `artifact.json`,
 checking the trailer while streaming; a broken, short or corrupt stream
 leaves nothing stored.
+
+Offline, without etcd: `bbolt` reads bbolt files (etcd's backend) checking
+every page; `offline` fetches a snapshot (artifact, .zst or plain file),
+checks its trailer and replays the `key` bucket's MVCC history into the live
+keyspace at a revision (`etcd inspect`), decoding values with the etcd3
+package's generated protobuf class (not its gRPC client); `restore_kit`
+writes the per-member `etcdutl snapshot restore` scripts and runbook.
 """

@@ -172,7 +172,7 @@ class KeyValue:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per live key: slots keep a million of them small
 class LiveKey:
     """Where a live key's current value is, and how big it is."""
 

@@ -1,0 +1,21 @@
+"""What every benchmark here reports: wall time and peak RSS of one command, its children included."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+
+def measure(label: str, command: str) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MiB: the largest process of the command's tree) of a shell command."""
+    started = time.perf_counter()
+    process = subprocess.Popen(["bash", "-o", "pipefail", "-c", command])
+    _pid, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"{label} failed: {command}")
+    peak = usage.ru_maxrss / 1024
+    print(f"  {label:<34} {seconds:7.2f} s  {peak:7.0f} MiB peak RSS", flush=True)
+    return seconds, peak
