@@ -25,7 +25,7 @@ import pytest
 from smokejumper.artifact import ArtifactWriter
 from smokejumper.errors import UsageError
 from smokejumper.sources.etcd.client import EtcdEndpoint
-from smokejumper.sources.etcd.restore_kit import DEFAULT_BUMP, check_members, parse_member
+from smokejumper.sources.etcd.restore_kit import DEFAULT_BUMP, check_members, parse_member, write_restore_kit
 from smokejumper.sources.etcd.snapshot import backup_etcd
 from smokejumper.store import open_store
 
@@ -159,6 +159,10 @@ def test_kit_input_is_checked_before_anything_is_written(backed_up: SimpleNamesp
         (["--member", "a=http://127.0.0.1"], "not a peer URL"),
         (["--member", "a=http://127.0.0.1:2380", "--member", "a=http://127.0.0.2:2380"], "two members have the name"),
         (["--member", "a=http://127.0.0.1:2380", "--member", "b=http://127.0.0.1:2380"], "peer url"),
+        (["--member", "a=http://h:2380?\ntouch /tmp/owned #"], "not a peer URL"),
+        (["--member", "a=http://user:secret@h:2380"], "not a peer URL"),
+        (["--member", "a=http://h:2380#x"], "not a peer URL"),
+        (["--member", "a=http://h$(id):2380"], "not a peer URL"),
     ):
         done = run(*base, *members, "--out", str(tmp_path / "kit"))
         assert done.returncode == 2, (members, done.stderr)
@@ -173,8 +177,74 @@ def test_kit_input_is_checked_before_anything_is_written(backed_up: SimpleNamesp
     assert [p.name for p in (tmp_path / "busy").iterdir()] == ["notes.txt"]
 
 
+def test_a_kit_from_a_raw_member_db_skips_the_missing_hash_and_restores(
+    backed_up: SimpleNamespace, tmp_path: Path
+) -> None:
+    """A member's member/snap/db has no sha256 trailer: etcdutl needs --skip-hash-check, and the kit says so."""
+    zstd = subprocess.run(
+        ["zstd", "-dcq", str(backed_up.artifact / "snapshot.db.zst")], capture_output=True, check=True
+    ).stdout
+    with_trailer = tmp_path / "snapshot.db"
+    with_trailer.write_bytes(zstd)
+    raw = tmp_path / "raw.db"
+    raw.write_bytes(zstd[:-32])
+    peer = new_peer_url()
+    done = run(
+        "etcd", "restore-kit", "--from", str(raw), "--member", f"m0={peer}", "--out", str(tmp_path / "kit"),
+        "--data-dir", str(tmp_path / "data"), "--bump-revision", "0", "--json",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    kit = json.loads(done.stdout)
+    assert "--skip-hash-check" in kit["members"][0]["command"]
+    assert "no sha256 trailer" in done.stderr
+    assert "--skip-hash-check" in (tmp_path / "kit" / "RUNBOOK.md").read_text()
+    restored = run_script(tmp_path / "kit" / "restore-m0.sh", ETCDUTL=str(etcd_binary("etcdutl")))
+    assert restored.returncode == 0, restored.stderr
+    with start_members(tmp_path / "cluster", {"m0": (peer, tmp_path / "data")}) as (member,):
+        assert all_kvs(member) == (backed_up.revision, backed_up.live)
+
+
+def test_the_scripts_guards_pass_a_new_enough_etcdutl_and_name_a_missing_one(
+    backed_up: SimpleNamespace, tmp_path: Path
+) -> None:
+    """etcdutl >= 3.5.10 is not installable here: a stand-in that advertises the flags and records its
+    arguments shows the guard lets it through and the script passes the bump flags as kit.json says."""
+    kit_dir = tmp_path / "kit"
+    done = run(
+        "etcd", "restore-kit", "--from", str(backed_up.artifact), "--member", "a=https://10.0.0.1:2380",
+        "--member", "b=https://10.0.0.2:2380", "--member", "c=https://10.0.0.3:2380", "--out", str(kit_dir),
+        "--json",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    kit = json.loads(done.stdout)
+    record = tmp_path / "argv"
+    stand_in = tmp_path / "etcdutl-3.6"
+    stand_in.write_text(
+        "#!/bin/sh\n"
+        'if [ "$3" = "--help" ]; then echo "      --bump-revision uint   How much to increase"; exit 0; fi\n'
+        f'printf "%s\\n" "$@" > {record}\n'
+    )
+    stand_in.chmod(0o755)
+    ran = run_script(kit_dir / "restore-b.sh", ETCDUTL=str(stand_in), DATA_DIR=str(tmp_path / "data-b"))
+    assert ran.returncode == 0, ran.stderr
+    argv = record.read_text().splitlines()
+    expected = kit["members"][1]["command"][1:]
+    expected[2] = str(kit_dir / "snapshot.db")
+    expected[expected.index("--data-dir=/var/lib/etcd")] = f"--data-dir={tmp_path / 'data-b'}"
+    assert sorted(argv) == sorted(expected)
+    assert f"--bump-revision={DEFAULT_BUMP}" in argv
+    assert "--mark-compacted" in argv
+
+    missing = run_script(kit_dir / "restore-a.sh", ETCDUTL=str(tmp_path / "no-such-etcdutl"))
+    assert missing.returncode == 1
+    assert "etcdutl not found" in missing.stderr
+
+
 def test_member_rules() -> None:
     assert parse_member("etcd-0=https://10.0.1.10:2380/") == parse_member("etcd-0=https://10.0.1.10:2380")
+    assert parse_member("v6=https://[fd00::1]:2380").peer_url == "https://[fd00::1]:2380"
+    with pytest.raises(UsageError, match="cluster-token"):
+        write_restore_kit(Path("unused"), [parse_member("a=http://h:1")], Path("unused"), cluster_token="a b")
     two = [parse_member("a=http://127.0.0.1:2380"), parse_member("b=http://127.0.0.2:2380")]
     assert "even" in check_members(two)[0]
     assert check_members(two[:1]) == []

@@ -44,7 +44,7 @@ def opened_snapshot(url: str, *, quiet: bool) -> Iterator[EtcdSnapshot]:
 @etcd.command("inspect")
 @click.argument("url")
 @click.option("--prefix", default="", help="Only keys starting with this (for --counts and --keys).")
-@click.option("--revision", type=int, help="Read as of this revision (default: the snapshot's own).")
+@click.option("--revision", type=click.IntRange(min=1), help="Read as of this revision (default: the snapshot's own).")
 @click.option("--counts", is_flag=True, help="Count live keys and value bytes per key prefix.")
 @click.option(
     "--depth",
@@ -107,6 +107,14 @@ def inspect(
         raise UsageError("--out is only used with --export PREFIX")
     if depth is not None and not counts:
         raise UsageError("--depth is only used with --counts")
+    if prefix and (get_key is not None or export_prefix is not None):
+        raise UsageError(
+            "--prefix is not used with --get or --export", hint="--get takes a whole key; --export its own prefix"
+        )
+    if out_dir is not None:
+        from smokejumper.sources.etcd.offline import check_new_directory
+
+        check_new_directory(out_dir)  # before a long download
 
     with opened_snapshot(url, quiet=as_json) as snapshot:
         if get_key is not None:
@@ -133,15 +141,16 @@ def _print_summary(snapshot: EtcdSnapshot, prefix: str, revision: int | None, as
         print_json({**summary.record(), "at_revision": snapshot.check_revision(revision), "prefix": prefix})
         return
     compacted = summary.compact_revision
+    at = snapshot.check_revision(revision)
     rows = [
         ("snapshot", summary.file),
         ("database", f"{human_size(summary.db_size)} ({summary.page_size} B pages), sha256 trailer {summary.trailer}"),
         ("revision", f"{summary.revision}" + (f" (compacted up to {compacted})" if compacted else "")),
         ("raft", f"term {summary.raft_term}, consistent index {summary.consistent_index}"),
         ("members", ", ".join(f"{m['name']} {' '.join(m['peer_urls'])}" for m in summary.members) or "-"),
-        ("history", f"{summary.revisions} entries, {summary.tombstones} deletions"),
+        ("history", f"{summary.revisions} entries, {summary.tombstones} deletions (up to revision {at})"),
         (
-            "live keys" + (f" under {prefix}" if prefix else ""),
+            "live keys" + (f" under {prefix}" if prefix else "") + (f" at revision {at}" if revision else ""),
             f"{summary.live_keys} ({human_size(summary.live_bytes)} of values)",
         ),
     ]
@@ -277,11 +286,12 @@ def restore_kit(
           --member etcd-2=https://10.0.3.10:2380 --out ./etcd-restore
       smokejumper etcd restore-kit --from snapshot.db --member default=http://127.0.0.1:2380 --out ./kit
     """
-    from smokejumper.sources.etcd.offline import fetch_snapshot, scratch_directory
+    from smokejumper.sources.etcd.offline import check_new_directory, fetch_snapshot, scratch_directory
     from smokejumper.sources.etcd.restore_kit import check_members, parse_member, write_restore_kit
 
     members = [parse_member(spec) for spec in member_specs]
-    check_members(members)  # before a long download
+    check_members(members)  # all of this before a long download
+    check_new_directory(out_dir)
     with scratch_directory() as scratch:
         with byte_progress("fetching", 0, enabled=not as_json) as advance:
             fetched = fetch_snapshot(from_url, Path(scratch), progress=advance)

@@ -55,6 +55,7 @@ META_PAGE = 0x04
 FREELIST_PAGE = 0x10
 BUCKET_LEAF = 0x01
 
+MAX_SPAN = 256 * 1024 * 1024  # etcd never writes a page this big (its requests are limited to a few MiB)
 MAX_DEPTH = 64  # a B+tree of 4 KiB pages this deep would hold more keys than atoms in the universe
 PAGE_SIZES = tuple(1 << shift for shift in range(9, 21))  # 512 B .. 1 MiB
 
@@ -181,6 +182,11 @@ class BoltFile:
         if page_id + 1 + overflow > meta.high_water:
             raise self.damaged(f"page {page_id} runs over {overflow} more pages, past the {meta.high_water} in use")
         span = (1 + overflow) * meta.page_size
+        if span > MAX_SPAN:
+            # Checked before reading: a flipped overflow count must not make us allocate gigabytes.
+            raise self.damaged(
+                f"page {page_id} claims {overflow} overflow pages ({span >> 20} MiB): no etcd page is that big"
+            )
         return flags, count, header + self._pread(span - PAGE_HEADER.size, page_id * meta.page_size + PAGE_HEADER.size)
 
     # --- trees ------------------------------------------------------------------
@@ -194,6 +200,8 @@ class BoltFile:
         for index in range(count):
             at = PAGE_HEADER.size + index * LEAF_ELEMENT.size
             flags, pos, ksize, vsize = unpack(data, at)
+            if flags & ~BUCKET_LEAF:
+                raise self.damaged(f"{where}: element {index} has unknown flags {flags:#x}")
             start = at + pos
             if start + ksize + vsize > end:
                 raise self.damaged(f"{where}: element {index} points outside the page")
@@ -259,14 +267,22 @@ class BoltFile:
         entries = self._walk(self.meta.root, None, "the root bucket")
         return [key for flags, key, _value in entries if flags & BUCKET_LEAF]
 
-    def items(self, bucket: bytes) -> Iterator[tuple[bytes, bytes]]:
-        """(key, value) of a top-level bucket, in key order (nested buckets are skipped).
-        Raises KeyError when there is no such bucket."""
+    def items(self, bucket: bytes, *, nested: bool = False) -> Iterator[tuple[bytes, bytes]]:
+        """(key, value) of a top-level bucket, in key order. Raises KeyError when there is no such bucket.
+
+        A nested bucket is damage unless `nested` (then it is skipped): etcd's buckets hold none, so an
+        element flagged as one is a flipped bit that would otherwise silently hide an entry."""
         root, inline = self._bucket_root(bucket)
         where = f"bucket {bucket.decode(errors='replace')!r}"
         for flags, key, value in self._walk(root, inline, where):
             if not flags & BUCKET_LEAF:
                 yield key, value
+            elif not nested:
+                raise self.damaged(f"{where}: entry {key[:64]!r} is marked as a nested bucket")
+
+    def check(self) -> int:
+        """Read every page of every bucket (raising on damage); returns the number of entries."""
+        return sum(1 for bucket in self.buckets() for _entry in self.items(bucket, nested=True))
 
     def last(self, bucket: bytes) -> tuple[bytes, bytes] | None:
         """The (key, value) with the greatest key in a top-level bucket (None if it is empty),
@@ -276,6 +292,8 @@ class BoltFile:
         page_id, parent = root, where
         for _depth in range(MAX_DEPTH + 1):
             if inline is not None:
+                if len(inline) < PAGE_HEADER.size:
+                    raise self.damaged(f"{where} is an inline bucket too short for a page header")
                 _id, flags, count, _overflow = PAGE_HEADER.unpack_from(inline)
                 data = inline
             else:

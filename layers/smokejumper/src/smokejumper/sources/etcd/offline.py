@@ -18,6 +18,7 @@ file). `fetch_snapshot` handles the three; `EtcdSnapshot` reads the file.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -36,7 +37,7 @@ from etcd3.etcdrpc import kv_pb2  # the generated mvccpb.KeyValue message: decod
 
 from smokejumper.artifact import read_frame
 from smokejumper.catalog import ArtifactRecord, read_artifact_record
-from smokejumper.errors import IntegrityError, NotFoundError, UsageError
+from smokejumper.errors import IntegrityError, NotFoundError, SmokejumperError, UsageError
 from smokejumper.sources.etcd.bbolt import BoltFile
 from smokejumper.sources.etcd.snapshot import SNAPSHOT_FILE, SNAPSHOT_FRAME, TRAILER_SIZE
 from smokejumper.store import Store, join_key, open_store
@@ -235,7 +236,10 @@ class EtcdSnapshot:
                 )
             self.meta = dict(self.bolt.items(META_BUCKET))
             last = self.bolt.last(KEY_BUCKET)
-            self.revision = self._parse_revision(last[0])[0] if last else 0
+            # As etcd computes it at start-up: compacting away a final deletion removes the newest
+            # entry from the bucket, and the compaction marks then hold the revision.
+            newest = self._parse_revision(last[0])[0] if last else 1
+            self.revision = max(newest, self.compact_revision or 0)
         except BaseException:
             self.bolt.close()
             raise
@@ -280,8 +284,12 @@ class EtcdSnapshot:
 
     @property
     def compact_revision(self) -> int | None:
-        raw = self.meta.get(b"finishedCompactRev")
-        return self._parse_revision(raw)[0] if raw else None
+        """History before this revision may be gone. A compaction that was scheduled but not
+        finished (the snapshot was taken during one, or a restore used --mark-compacted) counts:
+        below it, history may be partly deleted, and etcd itself treats it as compacted."""
+        marks = [self._parse_revision(raw)[0] for name in (b"finishedCompactRev", b"scheduledCompactRev")
+                 if (raw := self.meta.get(name))]  # fmt: skip
+        return max(marks) if marks else None
 
     def check_revision(self, revision: int | None) -> int:
         """The revision to read at: `revision`, or the snapshot's own; refuses one the file cannot answer."""
@@ -445,7 +453,14 @@ def export_prefix(
     directories = {path[:cut] for path in paths.values() for cut in range(1, len(path))}
     result = ExportResult(str(out), _text(prefix), at)
     with staged_directory(out) as staging:
-        _export_values(snapshot, keys, at, paths, directories, staging, result, on_key)
+        try:
+            _export_values(snapshot, keys, at, paths, directories, staging, result, on_key)
+        except OSError as exc:
+            raise SmokejumperError(
+                f"cannot write the export under {out}: {exc.strerror or exc} ({exc.filename})",
+                hint="on a case-insensitive file system two keys differing only in case collide; "
+                "export to a case-sensitive one, or a narrower --export prefix",
+            ) from exc
     return result
 
 
@@ -475,7 +490,14 @@ def _export_values(
         result.keys += 1
         result.bytes += len(kv.value)
         digest = hashlib.sha256(kv.value).hexdigest()
-        result.files.append({**kv.record(), "file": "/".join((KEYS_DIRECTORY, *relative)), "sha256": digest})
+        result.files.append(
+            {
+                **kv.record(),
+                "key_base64": base64.b64encode(kv.key).decode(),  # "key" is for reading; this is exact
+                "file": "/".join((KEYS_DIRECTORY, *relative)),
+                "sha256": digest,
+            }
+        )
         if on_key:
             on_key(kv)
     result.files.sort(key=lambda entry: entry["file"])

@@ -43,6 +43,8 @@ RUNBOOK = "RUNBOOK.md"
 KIT_RECORD = "kit.json"
 MINIMUM_ETCDUTL = "3.5.10"  # the first 3.5 release whose etcdutl has --bump-revision and --mark-compacted
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+HOST = re.compile(r"^[A-Za-z0-9.:-]{1,253}$")  # a DNS name or an IPv4/IPv6 address
+TOKEN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 MEMBER_HINT = "give each member as NAME=PEER_URL, e.g. --member etcd-0=https://10.0.1.10:2380"
 
 
@@ -67,12 +69,25 @@ def parse_member(text: str) -> Member:
         port = parts.port
     except ValueError:
         port = None
-    if parts.scheme not in ("http", "https") or not parts.hostname or port is None or parts.path not in ("", "/"):
+    host = parts.hostname or ""
+    if (
+        parts.scheme not in ("http", "https")
+        or not HOST.match(host)
+        or port is None
+        or parts.path not in ("", "/")
+        or parts.username is not None
+        or parts.query
+        or parts.fragment
+        or not url.isprintable()
+        or " " in url
+    ):
         raise UsageError(
             f"--member {text!r}: {url!r} is not a peer URL like https://HOST:2380",
-            hint="the member's --initial-advertise-peer-urls (scheme, host and port; no path)",
+            hint="the member's --initial-advertise-peer-urls: scheme, host and port only",
         )
-    return Member(name, url.rstrip("/"))
+    # Rebuilt from its checked parts: nothing else from the argument reaches the scripts.
+    shown = f"[{host}]" if ":" in host else host
+    return Member(name, f"{parts.scheme}://{shown}:{port}")
 
 
 def check_members(members: list[Member]) -> list[str]:
@@ -107,6 +122,7 @@ class RestoreKit:
     commands: dict[str, list[str]]
     runbook: Path
     warnings: list[str]
+    has_trailer: bool = True
 
     def record(self) -> dict[str, Any]:
         return {
@@ -134,7 +150,14 @@ class RestoreKit:
 
 
 def restore_command(
-    member: Member, members: list[Member], *, snapshot: str, data_dir: str, token: str, bump: int
+    member: Member,
+    members: list[Member],
+    *,
+    snapshot: str,
+    data_dir: str,
+    token: str,
+    bump: int,
+    skip_hash_check: bool = False,
 ) -> list[str]:
     """The `etcdutl snapshot restore` argv for one member."""
     command = [
@@ -150,6 +173,8 @@ def restore_command(
     ]
     if bump:
         command += [f"--bump-revision={bump}", "--mark-compacted"]
+    if skip_hash_check:
+        command.append("--skip-hash-check")  # a member's raw db has no sha256 trailer; etcdutl refuses it otherwise
     return command
 
 
@@ -157,9 +182,14 @@ def _script(member: Member, command: list[str], *, data_dir: str, bump: int, cre
     # The argv is fixed but for three things the operator may need to change on the machine: the
     # etcdutl binary, where the snapshot was copied to, and the data directory.
     arguments = [shlex.quote(arg) for arg in command[4:] if not arg.startswith("--data-dir=")]
-    guard = ""
+    guard = """
+if ! command -v "$ETCDUTL" >/dev/null 2>&1; then
+  echo "etcdutl not found (looked for $ETCDUTL): install it, or set ETCDUTL=/path/to/etcdutl." >&2
+  exit 1
+fi
+"""
     if bump:
-        guard = f"""
+        guard += f"""
 if ! "$ETCDUTL" snapshot restore --help 2>&1 | grep -q -- '--bump-revision'; then
   echo "$ETCDUTL is too old: it lacks --bump-revision and --mark-compacted" >&2
   echo "(etcd {MINIMUM_ETCDUTL} or later has them)." >&2
@@ -180,14 +210,15 @@ SNAPSHOT="${{SNAPSHOT:-$here/{KIT_SNAPSHOT}}}"
 DATA_DIR=${{DATA_DIR:-{shlex.quote(data_dir)}}}
 
 if [ -e "$DATA_DIR" ]; then
-  echo "$DATA_DIR already exists: move it aside first (mv $DATA_DIR $DATA_DIR.before-restore)," >&2
+  echo "$DATA_DIR already exists: move it aside first (mv '$DATA_DIR' '$DATA_DIR.before-restore')," >&2
   echo "or set DATA_DIR to a new directory." >&2
   exit 1
 fi
 {guard}
 {lines}
 
-echo "member {member.name} restored into $DATA_DIR: start etcd with --name={member.name} --data-dir=$DATA_DIR"
+echo "member {member.name} restored into $DATA_DIR: give it to the user etcd runs as (chown -R), then"
+echo "start etcd with --name={member.name} --data-dir=$DATA_DIR"
 """
 
 
@@ -207,6 +238,12 @@ def _runbook(kit: RestoreKit, *, data_dir: str, source: dict[str, Any], created:
         "will be wrong."
     )
     origin = ", ".join(f"{key} {value}" for key, value in source.items() if value not in (None, "", [], {}))
+    hash_note = (
+        "etcdutl checks the snapshot's sha256 trailer before it writes anything."
+        if kit.has_trailer
+        else "This snapshot is a member's raw database without a sha256 trailer, so the scripts pass "
+        "`--skip-hash-check`: check the copy with sha256sum (step 4) instead."
+    )
     return f"""# etcd restore runbook
 
 Written by smokejumper {__version__} on {created}.
@@ -228,12 +265,14 @@ Cluster token for the restored cluster: `{kit.cluster_token}`.
 2. **Stop etcd on every member** (kubeadm: move `etcd.yaml` out of the manifests directory; systemd:
    `systemctl stop etcd`). All of them: a member left running keeps the old cluster's identity.
 3. **Move each member's data directory aside**, do not delete it:
-   `mv {data_dir} {data_dir}.before-restore`.
+   `mv {shlex.quote(data_dir)} {shlex.quote(data_dir + ".before-restore")}`.
 4. **Copy the kit to each member's machine** and check the copy:
    `sha256sum {KIT_SNAPSHOT}` must print `{kit.sha256}`.
 5. **On each member, run its script**: `sh restore-NAME.sh` (e.g. `sh restore-{first}.sh` on {first}).
    `ETCDUTL=/path/to/etcdutl`, `SNAPSHOT=/path/to/{KIT_SNAPSHOT}` and `DATA_DIR=...` override the defaults.
-   etcdutl checks the snapshot's sha256 trailer before it writes anything.
+   {hash_note}
+   The script runs as whoever starts it: if etcd runs as another user, give it the new data
+   directory (`chown -R etcd:etcd DATA_DIR`; etcd wants it mode 0700).
 6. **Start etcd on every member** with its usual configuration: the same `--name`, peer URLs and
    `--data-dir` as in the script. The restored data directory already knows the cluster, so
    `--initial-cluster-state` is ignored. Start them all within a minute: each waits for a quorum.
@@ -264,11 +303,22 @@ def write_restore_kit(
     warnings = check_members(members)
     if bump_revision < 0:
         raise UsageError("--bump-revision must be 0 or more")
+    if cluster_token is not None and not TOKEN.match(cluster_token):
+        raise UsageError(
+            f"--cluster-token {cluster_token!r}: use letters, digits, '.', '_' or '-' (up to 128)",
+            hint="or leave it out for a new one",
+        )
     check_new_directory(out)
     with EtcdSnapshot(snapshot_path) as snapshot:
-        _keys, summary = snapshot.live()  # reads every page: a damaged file fails here, not on the day
-        revision = snapshot.revision
+        snapshot.bolt.check()  # every page of every bucket: a damaged file fails here, not on the day
+        _keys, summary = snapshot.live()
+        revision, has_trailer = snapshot.revision, snapshot.has_trailer
         sha256 = _sha256(snapshot_path)
+    if not has_trailer:
+        warnings.append(
+            "the snapshot has no sha256 trailer (a member's raw db?): the scripts pass --skip-hash-check, "
+            "so check copies with sha256sum"
+        )
     created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     token = cluster_token or f"smokejumper-restore-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
     with staged_directory(out) as staging:
@@ -276,13 +326,15 @@ def write_restore_kit(
         with os.fdopen(fd, "wb") as copy, snapshot_path.open("rb") as original:
             shutil.copyfileobj(original, copy, 1024 * 1024)
         kit = RestoreKit(
-            out, out / KIT_SNAPSHOT, sha256, revision, bump_revision, token, members, {}, {}, out / RUNBOOK, warnings
-        )
+            out, out / KIT_SNAPSHOT, sha256, revision, bump_revision, token, members, {}, {}, out / RUNBOOK, warnings,
+            has_trailer,
+        )  # fmt: skip
         for member in members:
             member_dir = data_dir.replace("{name}", member.name)
             command = restore_command(
-                member, members, snapshot=KIT_SNAPSHOT, data_dir=member_dir, token=token, bump=bump_revision
-            )
+                member, members, snapshot=KIT_SNAPSHOT, data_dir=member_dir, token=token, bump=bump_revision,
+                skip_hash_check=not has_trailer,
+            )  # fmt: skip
             script = f"restore-{member.name}.sh"
             text = _script(member, command, data_dir=member_dir, bump=bump_revision, created=created)
             _write_private(staging / script, text, mode=0o700)
