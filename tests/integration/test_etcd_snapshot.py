@@ -27,8 +27,10 @@ from typing import Any
 
 import etcd3
 import pytest
+from click.testing import CliRunner
 from smokejumper.artifact import ArtifactWriter
 from smokejumper.catalog import ArtifactRecord, read_artifact_record
+from smokejumper.cli import cli
 from smokejumper.errors import IntegrityError, UsageError
 from smokejumper.sources.etcd.client import (
     EtcdClient,
@@ -38,6 +40,7 @@ from smokejumper.sources.etcd.client import (
     SnapshotChunk,
     pick_healthy,
 )
+from smokejumper.sources.etcd.credentials import endpoints_from_secret, fetch_secret
 from smokejumper.sources.etcd.snapshot import SNAPSHOT_FILE, backup_etcd
 from smokejumper.store import Store, open_store
 
@@ -479,3 +482,46 @@ def test_bad_stream_commits_nothing(
     assert words in caught.value.message
     assert "nothing was stored" in caught.value.message
     assert list(store.list_keys()) == []
+
+
+# --- credentials from Secrets Manager (the Lambda's way) ----------------------------
+
+
+def test_client_certificates_from_a_secret(
+    servers: SimpleNamespace, pki: EtcdPki, local_store: Store, aws: Any, tmp_path: Path
+) -> None:
+    secrets = aws.client("secretsmanager")
+    secret = {"ca": pki.ca.read_text(), "cert": pki.client.cert.read_text(), "key": pki.client.key.read_text()}
+    arn = secrets.create_secret(Name="smokejumper/etcd-client", SecretString=json.dumps(secret))["ARN"]
+
+    fetched = fetch_secret(arn)
+    with endpoints_from_secret([servers.tls.endpoint], fetched) as endpoints:
+        first = endpoints[0]
+        files = [Path(name or "") for name in (first.ca_file, first.cert_file, first.key_file)]
+        assert all(stat.S_IMODE(path.stat().st_mode) == 0o600 for path in files)
+        assert stat.S_IMODE(files[0].parent.stat().st_mode) == 0o700
+        record = backup(local_store, endpoints)
+    assert record.source["tls"] is True
+    assert not any(path.exists() for path in files)  # the key does not outlive its use
+
+    # The command line takes the same secret (in-process: the emulated AWS lives in this process).
+    target = tmp_path / "cli"
+    result = CliRunner().invoke(
+        cli,
+        ["backup", "etcd", "--endpoint", servers.tls.endpoint, "--tls-secret", arn, "--to", str(target), "--json"],
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["source"]["tls"] is True
+    assert (target / "artifact.json").is_file()
+
+    for broken, message in (
+        ({**secret, "key": ""}, "has no key"),
+        ({**secret, "ca": "not a pem"}, "'ca' is not a PEM certificate"),
+    ):
+        with pytest.raises(UsageError, match=message), endpoints_from_secret([servers.tls.endpoint], broken):
+            pass
+    secrets.create_secret(Name="not-json", SecretString="ca=x")
+    with pytest.raises(UsageError, match="is not JSON"):
+        fetch_secret("not-json")
+    with pytest.raises(UsageError, match="ResourceNotFoundException"):
+        fetch_secret("arn:aws:secretsmanager:eu-west-1:111111111111:secret:missing-AbCdEf")

@@ -12,7 +12,7 @@ import json
 import sys
 import traceback
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -405,6 +405,11 @@ def backup_postgres(
 @click.option("--cert", type=click.Path(dir_okay=False), help="Client certificate (for --client-cert-auth).")
 @click.option("--key", type=click.Path(dir_okay=False), help="Client certificate's private key.")
 @click.option("--user", help="etcd user with the root role, when auth is on (password: ETCDCTL_PASSWORD).")
+@click.option(
+    "--tls-secret",
+    metavar="ARN",
+    help='Secrets Manager secret holding the CA, client cert and key as PEMs: {"ca", "cert", "key"}.',
+)
 @click.option("--to", "to_url", required=True, help="Artifact directory to create: file:///DIR or s3://BUCKET/PREFIX.")
 @click.option("--name", default="etcd", show_default=True, help="Cluster name recorded in the artifact.")
 @click.option("--timeout", type=float, help="Deadline in seconds for the whole snapshot stream (default: none).")
@@ -416,6 +421,7 @@ def backup_etcd(
     cert: str | None,
     key: str | None,
     user: str | None,
+    tls_secret: str | None,
     to_url: str,
     name: str,
     timeout: float | None,
@@ -441,14 +447,23 @@ def backup_etcd(
     from smokejumper.sources.etcd.snapshot import backup_etcd as take_snapshot
 
     password = os.environ.get("ETCDCTL_PASSWORD") if user else None
-    members = [
-        EtcdEndpoint(url, ca_file=cacert, cert_file=cert, key_file=key, user=user, password=password)
-        for url in endpoints
-    ]
+    if tls_secret and (cacert or cert or key):
+        raise UsageError("--tls-secret replaces --cacert, --cert and --key", hint="give one or the other")
     store = open_store(to_url, kms_key_id=kms_key)
     if store.exists("artifact.json"):
         raise UsageError(f"{store.url} already holds an artifact", hint="choose a new --to directory")
-    with byte_progress("snapshot", 0, enabled=not as_json) as advance:
+    with ExitStack() as stack:
+        if tls_secret:
+            from smokejumper.sources.etcd.credentials import endpoints_from_secret, fetch_secret
+
+            # Written to private temp files for the snapshot's time only (gRPC reads files).
+            members = stack.enter_context(endpoints_from_secret(endpoints, fetch_secret(tls_secret)))
+        else:
+            members = [
+                EtcdEndpoint(url, ca_file=cacert, cert_file=cert, key_file=key, user=user, password=password)
+                for url in endpoints
+            ]
+        advance = stack.enter_context(byte_progress("snapshot", 0, enabled=not as_json))
         seen = 0
 
         def on_progress(received: int, _expected: int | None) -> None:
