@@ -176,7 +176,9 @@ def test_clean_with_table_reloads_just_that_table(pg_database, tmp_path):
         summary = restore_from(store, target, tables=["public.events"], clean=True)
         assert summary.rows == events.rows
         assert_same_database(pg_database, target)
-        # A table other tables point at cannot be emptied alone: refused, nothing changed.
-        with pytest.raises(RestoreError, match=r"nothing was changed(.|\n)*foreign key"):
+        # A table other tables point at cannot be emptied alone: refused, naming them, nothing changed.
+        with pytest.raises(RestoreError, match=r"nothing was changed: public\.apps is referenced by") as refused:
             restore_from(store, target, tables=["public.apps"], clean=True)
+        assert "public.processes" in str(refused.value)
+        assert "--table public.processes" in (refused.value.hint or "")
         assert_same_database(pg_database, target)

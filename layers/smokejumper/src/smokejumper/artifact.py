@@ -7,7 +7,8 @@ directory without artifact.json is not an artifact, whatever else it holds.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import hashlib
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -87,3 +88,30 @@ def read_frame(store: Store, key: str, frame: FrameEntry) -> Iterator[bytes]:
     (IntegrityError after the last piece at the latest)."""
     chunks = store.iter_chunks(key, start=frame.offset, length=frame.length)
     return decompress_frame(chunks, FrameInfo(**frame.model_dump()))
+
+
+def verify_stored_frames(store: Store, key: str, frames: Sequence[FrameEntry]) -> int:
+    """Check every frame's stored bytes (length and sha256) before anything is applied; returns bytes checked.
+
+    Matching compressed bytes decompress to exactly what was dumped, so this
+    pass need not decompress; `read_frame` checks the content digests again
+    while a restore applies the frames.
+    """
+    problems = []
+    for frame in frames:
+        digest = hashlib.sha256()
+        seen = 0
+        for chunk in store.iter_chunks(key, start=frame.offset, length=frame.length):
+            digest.update(chunk)
+            seen += len(chunk)
+        where = f"frame {frame.name!r} (offset {frame.offset}, length {frame.length})"
+        if seen != frame.length:
+            problems.append(f"{where}: read {seen} bytes, index says {frame.length} (truncated file?)")
+        elif digest.hexdigest() != frame.sha256:
+            problems.append(f"{where}: sha256 mismatch (damaged or altered)")
+    if problems:
+        raise IntegrityError(
+            "the dump is damaged, nothing was restored:\n  " + "\n  ".join(problems),
+            hint="restore from another run (`smokejumper runs list`), or check the copy with `smokejumper verify`",
+        )
+    return sum(frame.length for frame in frames)

@@ -494,8 +494,12 @@ def restore_postgres(from_url: str, dsn: str, tables: tuple[str, ...], clean: bo
     """Restore a PostgreSQL dump: verify every frame first, then load in one transaction.
 
     A damaged artifact changes nothing. The target database must have no tables
-    unless --clean is given. With --table, only those tables' data is loaded
-    (fetched with ranged reads), into tables that already exist.
+    unless --clean is given. With --table, only those tables are restored
+    (fetched with ranged reads): a table the target lacks is created with its
+    keys, indexes, triggers and comments (foreign keys only to tables that
+    exist; the others are listed as warnings); an existing one must be empty,
+    or --clean empties it (together with the tables referencing it, which
+    must then be named too).
 
     \b
     Examples:
@@ -526,9 +530,12 @@ def restore_postgres(from_url: str, dsn: str, tables: tuple[str, ...], clean: bo
                 "bytes": summary.bytes,
                 "seconds": round(summary.seconds, 3),
                 "tables": [vars(table) for table in summary.tables],
+                "warnings": summary.warnings,
             }
         )
         return
+    for warning in summary.warnings:
+        err.print(f"[yellow]warning:[/] {escape(warning)}")
     out.print(
         f"[green]✓[/] restored {len(summary.tables)} tables, {summary.rows} rows, {human_size(summary.bytes)} "
         f"into {escape(summary.database)} in {summary.seconds:.1f}s "

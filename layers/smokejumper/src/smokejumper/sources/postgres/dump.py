@@ -9,7 +9,10 @@ The dump file is zstd frames: `header` (session settings), `pre-data`
 (schema), one frame per table (`COPY ... FROM stdin;`, rows, `\\.`), and
 `post-data` (keys, indexes, triggers, sequence values, comments). Piped
 through `zstd -dc | psql` it restores completely; our restore reads the
-same frames, one table at a time if asked.
+same frames, one table at a time if asked. Each table frame's index entry
+also carries, in `meta["ddl"]`, what recreates that table alone (see
+`schema.TableDDL`), so `restore --table` can create a table the target lacks
+from the small artifact record, without reading the pre-data frame.
 """
 
 from __future__ import annotations
@@ -258,6 +261,7 @@ def _write_dump(
                         "table": table.name,
                         "columns": table.columns,
                         "header_length": len(header),
+                        "ddl": schema.ddl(table.qualified).as_meta(),
                     }
                 total_rows += section.rows or 0
                 if on_table:

@@ -7,25 +7,38 @@ matches on the second read, leaves the target exactly as it was.
 
 The target must hold no user tables unless `clean` is set, which drops the
 user schemas the target has (and recreates `public`) inside that same
-transaction. With `tables`, only those tables' data is loaded, into tables
-that must already exist; `clean` then empties just those tables first.
+transaction.
+
+With `tables`, only those tables' frames are read and loaded:
+- a named table the target lacks is created first from the DDL its frame
+  records (`meta["ddl"]`, see `schema.TableDDL`): its sequences, CREATE
+  TABLE, then after the data its keys, indexes, triggers, comments and
+  sequence values. What it uses but does not create (schema, types,
+  functions, collations, parent table) must exist: the restore checks that
+  before touching anything and names what is missing. Its foreign keys are
+  added only where the referenced table exists (or is created too); the
+  others are skipped and listed in `RestoreSummary.warnings`.
+- a named table the target has must be empty, unless `clean`: then all the
+  named tables are emptied by ONE TRUNCATE (PostgreSQL accepts a table
+  referenced by foreign keys only together with every table referencing
+  it). If a referencing table is not named, the restore is refused first,
+  naming it; it never truncates with CASCADE.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import pg8000.native
 
-from smokejumper.artifact import read_frame
+from smokejumper.artifact import read_frame, verify_stored_frames
 from smokejumper.catalog import DataFile, FrameEntry, read_artifact_record
 from smokejumper.errors import IntegrityError, SmokejumperError, UsageError
 from smokejumper.sources.postgres.dump import COPY_TERMINATOR, DRIVER_ERRORS, DUMP_FILE, server_message
-from smokejumper.sources.postgres.schema import USER_SCHEMA, not_in_extension, rows
+from smokejumper.sources.postgres.schema import TABLE_DDL_VERSION, USER_SCHEMA, not_in_extension, rows
 from smokejumper.store import Store, join_key
 
 
@@ -38,6 +51,7 @@ class TableResult:
     name: str
     rows: int
     bytes: int
+    created: bool = False  # the target lacked the table: --table created it
 
 
 @dataclass
@@ -46,6 +60,8 @@ class RestoreSummary:
     tables: list[TableResult] = field(default_factory=list)
     seconds: float = 0.0
     verified_bytes: int = 0
+    # What the restore left out on purpose (foreign keys to tables the target lacks).
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def rows(self) -> int:
@@ -97,33 +113,6 @@ def select_frames(data_file: DataFile, tables: Sequence[str] | None) -> list[Fra
         )
     header = [frame for frame in data_file.frames if frame.meta.get("kind") == "header"]
     return header + sorted(chosen, key=lambda frame: frame.offset)
-
-
-def verify_frames(store: Store, key: str, frames: Sequence[FrameEntry]) -> int:
-    """Check every frame's stored bytes (length and sha256) before anything is applied.
-
-    Matching compressed bytes decompress to exactly what was dumped, so this
-    pass need not decompress; the content digests are checked again while
-    the frames are applied, inside the restore's transaction.
-    """
-    problems = []
-    for frame in frames:
-        digest = hashlib.sha256()
-        seen = 0
-        for chunk in store.iter_chunks(key, start=frame.offset, length=frame.length):
-            digest.update(chunk)
-            seen += len(chunk)
-        where = f"frame {frame.name!r} (offset {frame.offset}, length {frame.length})"
-        if seen != frame.length:
-            problems.append(f"{where}: read {seen} bytes, index says {frame.length} (truncated file?)")
-        elif digest.hexdigest() != frame.sha256:
-            problems.append(f"{where}: sha256 mismatch (damaged or altered)")
-    if problems:
-        raise IntegrityError(
-            "the dump is damaged, nothing was restored:\n  " + "\n  ".join(problems),
-            hint="restore from another run (`smokejumper runs list`), or check the copy with `smokejumper verify`",
-        )
-    return sum(frame.length for frame in frames)
 
 
 def _copy_rows(chunks: Iterator[bytes], header_length: int) -> Iterator[bytes]:
@@ -180,6 +169,92 @@ def _clean_database(connection: pg8000.native.Connection) -> None:
     )
 
 
+# How the restore looks up each kind of object a created table requires.
+LOOKUP = {
+    "schema": "to_regnamespace",
+    "type": "to_regtype",
+    "function": "to_regprocedure",
+    "collation": "to_regcollation",
+    "sequence": "to_regclass",
+    "table": "to_regclass",
+}
+
+
+def _exists(connection: pg8000.native.Connection, kind: str, name: str) -> bool:
+    return bool(rows(connection, f"SELECT {LOOKUP[kind]}(:name) IS NOT NULL", name=name)[0][0])
+
+
+def _check_creatable(connection: pg8000.native.Connection, database: str, frames: Sequence[FrameEntry]) -> None:
+    """Refuse, before anything is touched, to create tables whose DDL is unknown or needs what the target lacks."""
+    undescribed = [frame.name for frame in frames if frame.meta.get("ddl", {}).get("version") != TABLE_DDL_VERSION]
+    if undescribed:
+        raise RestoreError(
+            f"database {database} has no table {', '.join(undescribed)}, and this dump predates `--table`"
+            " creating missing tables (its index records no DDL for them): create the table first",
+            hint="create it by hand (its DDL is in the dump's pre-data), or restore the whole dump into an empty"
+            " database",
+        )
+    created: set[str] = set()
+    problems = []
+    for frame in frames:
+        missing = [
+            f"{item['kind']} {item['name']}"
+            for item in frame.meta["ddl"]["requires"]
+            # A parent table restored by this same run (its frame comes first) will be there.
+            if item["kind"] not in LOOKUP
+            or not (item["name"] in created or _exists(connection, item["kind"], item["name"]))
+        ]
+        if missing:
+            problems.append(f"{frame.name} needs {', '.join(missing)}")
+        created.add(frame.name)
+    if problems:
+        raise RestoreError(
+            f"cannot create the missing tables in {database}, nothing was changed: the target lacks what they use:\n  "
+            + "\n  ".join(problems),
+            hint="--table creates only the table itself: create those objects first, or restore the whole dump",
+        )
+
+
+def _check_truncatable(connection: pg8000.native.Connection, chosen: Sequence[str], emptied: Sequence[str]) -> None:
+    """Refuse --clean when a table outside `chosen` has a foreign key to one of the tables to empty.
+
+    TRUNCATE fails then (and CASCADE would silently empty the other table
+    too); naming the referencing tables lets the user add them.
+    """
+    if not emptied:
+        return
+    outside: dict[str, list[str]] = {}
+    for referenced, referencing in rows(
+        connection,
+        "SELECT DISTINCT k.confrelid::regclass::text, k.conrelid::regclass::text FROM pg_catalog.pg_constraint k"
+        " WHERE k.contype = 'f'"
+        "   AND k.confrelid IN (SELECT pg_catalog.to_regclass(n) FROM unnest(CAST(:names AS text[])) n)"
+        " ORDER BY 1, 2",
+        names=list(emptied),
+    ):
+        if referencing not in chosen:
+            outside.setdefault(referenced, []).append(referencing)
+    if outside:
+        described = "; ".join(f"{table} is referenced by {', '.join(others)}" for table, others in outside.items())
+        extra = sorted({other for others in outside.values() for other in others})
+        raise RestoreError(
+            f"--clean cannot empty these tables alone, nothing was changed: {described}"
+            " (a foreign key needs the referencing tables emptied in the same TRUNCATE)",
+            hint="add them to reload their data from the dump too: " + " ".join(f"--table {t}" for t in extra),
+        )
+
+
+def _run_ddl(connection: pg8000.native.Connection, table: str, statements: Sequence[str], what: str) -> None:
+    for statement in statements:
+        try:
+            connection.run(statement)
+        except DRIVER_ERRORS as exc:
+            raise RestoreError(
+                f"{what} {table} failed, nothing was changed: {server_message(exc)}",
+                hint="the target must have what the table uses (types, functions, operator classes...)",
+            ) from exc
+
+
 def restore_database(
     store: Store,
     connection: pg8000.native.Connection,
@@ -198,13 +273,14 @@ def restore_database(
     summary = RestoreSummary(database)
 
     existing = user_tables(connection)
+    chosen = [frame for frame in frames if frame.meta.get("kind") == "table"] if tables else []
+    to_create = [frame for frame in chosen if frame.name not in existing]
+    created = {frame.name for frame in to_create}
+    reloaded = [frame.name for frame in chosen if frame.name not in created]
     if tables:
-        missing = [frame.name for frame in frames if frame.meta.get("kind") == "table" and frame.name not in existing]
-        if missing:
-            raise RestoreError(
-                f"database {database} has no table {', '.join(missing)}",
-                hint="--table loads data into existing tables; restore the whole dump into an empty database instead",
-            )
+        _check_creatable(connection, database, to_create)
+        if clean:
+            _check_truncatable(connection, [frame.name for frame in chosen], reloaded)
     elif existing and not clean:
         shown = ", ".join(existing[:5]) + (" …" if len(existing) > 5 else "")
         raise RestoreError(
@@ -212,26 +288,32 @@ def restore_database(
             hint="restore into an empty database, or pass --clean to drop its schemas first (this destroys them)",
         )
 
-    summary.verified_bytes = verify_frames(store, key, frames)
+    summary.verified_bytes = verify_stored_frames(store, key, frames)
 
     try:
         connection.run("BEGIN")
         if clean and not tables:
             _clean_database(connection)
+        for frame in to_create:
+            _run_ddl(connection, frame.name, frame.meta["ddl"]["create"], "creating table")
+        if clean and reloaded:
+            # One statement: a table referenced by foreign keys can be emptied only with its referencing tables.
+            connection.run(f"TRUNCATE {', '.join(reloaded)}")
         for frame in frames:
             kind = frame.meta.get("kind")
             if kind == "table":
                 target = frame.name
-                if tables and clean:
-                    connection.run(f"TRUNCATE {target}")
-                elif tables and rows(connection, f"SELECT EXISTS (SELECT 1 FROM {target})")[0][0]:
+                has_rows = f"SELECT EXISTS (SELECT 1 FROM {target})"
+                if tables and not clean and target not in created and rows(connection, has_rows)[0][0]:
                     raise RestoreError(
                         f"table {target} already has rows", hint="pass --clean to empty it before loading"
                     )
                 columns = ", ".join(frame.meta["columns"])
                 data = _copy_rows(read_frame(store, key, frame), int(frame.meta["header_length"]))
                 connection.run(f"COPY {target} ({columns}) FROM STDIN", stream=data)
-                summary.tables.append(TableResult(target, connection.row_count, frame.uncompressed_size))
+                summary.tables.append(
+                    TableResult(target, connection.row_count, frame.uncompressed_size, created=target in created)
+                )
                 if on_frame:
                     on_frame(target, connection.row_count, frame.uncompressed_size)
             else:
@@ -239,6 +321,20 @@ def restore_database(
                 connection.run(sql)
                 if on_frame:
                     on_frame(frame.name, 0, frame.uncompressed_size)
+        # As in the whole dump: keys, indexes and triggers after the data
+        # (faster, and the table's triggers do not fire on its own rows).
+        for frame in to_create:
+            _run_ddl(connection, frame.name, frame.meta["ddl"]["post"], "completing table")
+        for frame in to_create:
+            for foreign_key in frame.meta["ddl"]["foreign_keys"]:
+                referenced = foreign_key["references"]
+                if referenced in created or _exists(connection, "table", referenced):
+                    _run_ddl(connection, frame.name, foreign_key["statements"], "adding a foreign key to")
+                else:
+                    summary.warnings.append(
+                        f"{frame.name}: foreign key {foreign_key['name']} not created:"
+                        f" the target has no table {referenced}"
+                    )
         connection.run("COMMIT")
     except DRIVER_ERRORS as exc:
         _rollback(connection)

@@ -18,6 +18,13 @@ The output is three lists of statements:
   row-level security and policies, materialized view refreshes, comments;
   with `privileges`, then owners, grants and default privileges (and the
   refreshes move after them, as pg_restore runs them after the ACLs).
+
+Besides, `Schema.table_ddl` has, per table, what recreates that one table on
+its own (`restore --table` into a target that lacks it): the statements that
+belong to it are tagged with its name as they are built (`Tagged`), its
+foreign keys are kept apart with the table they reference, and `requires`
+lists what it uses that it does not create (schemas, types, functions,
+collations, sequences, parent tables), for the restore to check first.
 """
 
 from __future__ import annotations
@@ -66,6 +73,43 @@ class Table:
     estimated_bytes: int = 0
 
 
+# A statement and the table it belongs to (None: no table's own), as the
+# builders below return them so that one table's DDL can be picked out.
+Tagged = tuple[str | None, str]
+
+# Bump when what TableDDL records changes meaning; the restore reads version 1.
+TABLE_DDL_VERSION = 1
+
+
+@dataclass
+class ForeignKey:
+    name: str  # quoted
+    references: str  # the referenced table, as regclass prints it
+    statements: list[str]  # ALTER TABLE ... ADD CONSTRAINT, then its COMMENT if it has one
+
+
+@dataclass
+class TableDDL:
+    """What recreates one table alone, in a database that has what it `requires`."""
+
+    create: list[str] = field(default_factory=list)  # before its data: owned sequences, CREATE TABLE, column settings
+    post: list[str] = field(default_factory=list)  # after its data: sequence values, keys, indexes, triggers, comments
+    foreign_keys: list[ForeignKey] = field(default_factory=list)
+    requires: list[tuple[str, str]] = field(default_factory=list)  # (kind, name): schema, type, function, ...
+
+    def as_meta(self) -> dict[str, Any]:
+        return {
+            "version": TABLE_DDL_VERSION,
+            "create": self.create,
+            "post": self.post,
+            "foreign_keys": [
+                {"name": key.name, "references": key.references, "statements": key.statements}
+                for key in self.foreign_keys
+            ],
+            "requires": [{"kind": kind, "name": name} for kind, name in self.requires],
+        }
+
+
 @dataclass
 class Schema:
     pre_data: list[str] = field(default_factory=list)
@@ -73,16 +117,31 @@ class Schema:
     post_data: list[str] = field(default_factory=list)
     # For the artifact record: counts by kind of object.
     counts: dict[str, int] = field(default_factory=dict)
+    # Per table (qualified name): its own DDL, for restoring it alone.
+    table_ddl: dict[str, TableDDL] = field(default_factory=dict)
 
-    def add_pre(self, kind: str, statements: Iterable[str]) -> None:
-        added = list(statements)
+    def add_pre(self, kind: str, statements: Iterable[str | Tagged]) -> None:
+        added = self._untag(statements, "create")
         self.pre_data.extend(added)
         self.counts[kind] = self.counts.get(kind, 0) + len(added)
 
-    def add_post(self, kind: str, statements: Iterable[str]) -> None:
-        added = list(statements)
+    def add_post(self, kind: str, statements: Iterable[str | Tagged]) -> None:
+        added = self._untag(statements, "post")
         self.post_data.extend(added)
         self.counts[kind] = self.counts.get(kind, 0) + len(added)
+
+    def ddl(self, table: str) -> TableDDL:
+        return self.table_ddl.setdefault(table, TableDDL())
+
+    def _untag(self, statements: Iterable[str | Tagged], phase: str) -> list[str]:
+        """The statements' SQL; the tagged ones are also added to their table's `phase` list."""
+        plain = []
+        for item in statements:
+            table, sql = item if isinstance(item, tuple) else (None, item)
+            plain.append(sql)
+            if table is not None:
+                getattr(self.ddl(table), phase).append(sql)
+        return plain
 
 
 def rows(connection: pg8000.native.Connection, sql: str, **params: Any) -> list[list[Any]]:
@@ -98,17 +157,22 @@ def read_schema(connection: pg8000.native.Connection, *, privileges: bool = Fals
     everything to the restoring role, and needs no other role to exist.
     """
     version = int(rows(connection, "SHOW server_version_num")[0][0])
+    owners = _relation_owners(connection)
     schema = Schema()
     schema.add_pre("schemas", _schemas(connection))
     schema.add_pre("extensions", _extensions(connection))
     schema.add_pre("collations", _collations(connection))
     schema.add_pre("types", _types(connection))
-    schema.add_pre("sequences", _sequences(connection))
+    schema.add_pre("sequences", _sequences(connection, owners))
     early, late = _functions(connection)
     schema.add_pre("functions", early)
-    tables, table_statements, owned_by = _tables(connection)
+    tables, table_statements, alone, owned_by = _tables(connection)
     schema.tables = tables
     schema.add_pre("tables", table_statements)
+    for table, statements in alone.items():
+        # The whole dump may build an inheritance family column by column;
+        # alone, a table is created the plain way (see _tables).
+        schema.ddl(table).create.extend(statements)
     schema.add_pre("sequence ownership", owned_by)
     schema.add_pre("functions", late)
     # Aggregates are made of functions (any of which may be a late one) and
@@ -116,7 +180,7 @@ def read_schema(connection: pg8000.native.Connection, *, privileges: bool = Fals
     schema.add_pre("aggregates", _aggregates(connection))
     views, refreshes = _views(connection)
     schema.add_pre("views", views)
-    schema.add_post("sequence values", _sequence_values(connection))
+    schema.add_post("sequence values", _sequence_values(connection, owners))
     keys, foreign_keys = _constraints(connection)
     schema.add_post("constraints", keys)
     schema.add_post("indexes", _indexes(connection))
@@ -124,12 +188,17 @@ def read_schema(connection: pg8000.native.Connection, *, privileges: bool = Fals
     schema.add_post("statistics", _statistics(connection))
     schema.add_post("rules", _rules(connection))
     # A foreign key may reference columns that only a unique index covers.
-    schema.add_post("constraints", foreign_keys)
+    schema.add_post("constraints", [key.statements[0] for _table, key in foreign_keys])
+    for table, key in foreign_keys:
+        # Kept apart: restoring a table alone adds them only where the referenced table exists.
+        schema.ddl(table).foreign_keys.append(key)
     schema.add_post("triggers", _triggers(connection, version))
     schema.add_post("row security", _row_security(connection))
     if not privileges:
         schema.add_post("materialized view refreshes", refreshes)
-    schema.add_post("comments", _comments(connection))
+    schema.add_post("comments", _comments(connection, owners))
+    for table, required in _table_requirements(connection).items():
+        schema.ddl(table).requires = required
     if privileges:
         schema.add_post("owners", _owners(connection))
         schema.add_post("privileges", _privileges(connection))
@@ -305,14 +374,33 @@ def _standalone_sequences(connection: pg8000.native.Connection) -> list[list[Any
     )
 
 
-def _sequences(connection: pg8000.native.Connection) -> list[str]:
+def _relation_owners(connection: pg8000.native.Connection) -> dict[str, str]:
+    """The table each owned sequence (serial, identity, OWNED BY) and each index belongs to, by name."""
+    return {
+        relation: table
+        for relation, table in rows(
+            connection,
+            "SELECT s.oid::regclass::text, d.refobjid::regclass::text FROM pg_catalog.pg_class s"
+            " JOIN pg_catalog.pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = s.oid"
+            "  AND d.refclassid = 'pg_class'::regclass AND d.refobjsubid > 0 AND d.deptype IN ('a', 'i')"
+            " JOIN pg_catalog.pg_namespace n ON n.oid = s.relnamespace"
+            f" WHERE s.relkind = 'S' AND {USER_SCHEMA}"
+            " UNION ALL"
+            " SELECT i.indexrelid::regclass::text, i.indrelid::regclass::text FROM pg_catalog.pg_index i"
+            " JOIN pg_catalog.pg_class c ON c.oid = i.indrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+            f" WHERE {USER_SCHEMA}",
+        )
+    }
+
+
+def _sequences(connection: pg8000.native.Connection, owners: dict[str, str]) -> list[Tagged]:
     return [
-        f"CREATE SEQUENCE {name} {_sequence_clause(connection, oid)};"
+        (owners.get(name), f"CREATE SEQUENCE {name} {_sequence_clause(connection, oid)};")
         for oid, name in _standalone_sequences(connection)
     ]
 
 
-def _sequence_values(connection: pg8000.native.Connection) -> list[str]:
+def _sequence_values(connection: pg8000.native.Connection, owners: dict[str, str]) -> list[Tagged]:
     """setval for every sequence, identity ones included.
 
     Sequences are not transactional: like pg_dump, this reads their value at
@@ -327,7 +415,10 @@ def _sequence_values(connection: pg8000.native.Connection) -> list[str]:
     ):
         last_value, is_called = rows(connection, f"SELECT last_value, is_called FROM {name}")[0]
         statements.append(
-            f"SELECT pg_catalog.setval({quote_literal(name)}, {last_value}, {'true' if is_called else 'false'});"
+            (
+                owners.get(name),
+                f"SELECT pg_catalog.setval({quote_literal(name)}, {last_value}, {'true' if is_called else 'false'});",
+            )
         )
     return statements
 
@@ -604,7 +695,15 @@ def _column_property_statements(
     return statements
 
 
-def _tables(connection: pg8000.native.Connection) -> tuple[list[Table], list[str], list[str]]:
+def _tables(
+    connection: pg8000.native.Connection,
+) -> tuple[list[Table], list[str], dict[str, list[str]], list[Tagged]]:
+    """The tables to dump; the statements creating them all; each one's statements alone; sequence ownership.
+
+    Alone, a table of an inheritance family is created with INHERITS and its
+    own columns, without the column replay (which needs the whole family):
+    its columns may then come in another order than in the source.
+    """
     found = rows(
         connection,
         "SELECT c.oid, c.oid::regclass::text, n.nspname, c.relname, c.relkind, c.relispartition,"
@@ -690,6 +789,10 @@ def _tables(connection: pg8000.native.Connection) -> tuple[list[Table], list[str
         if kind == "r":
             tables.append(Table(oid, qualified, schema_name, name, columns[qualified].copy, int(size)))
 
+    alone = {
+        table: [f"{head}{_table_body(columns[table], checks[table], with_columns)}{tail};", *after[table]]
+        for table, (head, tail, with_columns) in creates.items()
+    }
     statements: list[str] = []
     done: set[str] = set()
     inheritance = {row[1]: row[6] or [] for row in found if not row[5]}
@@ -702,10 +805,7 @@ def _tables(connection: pg8000.native.Connection) -> tuple[list[Table], list[str
         events = _column_replay(family, inheritance, columns) if len(family) > 1 else None
         if events is None:
             for table in family:
-                head, tail, with_columns = creates[table]
-                body = f" ({', '.join([*columns[table].definitions.values(), *checks[table]])})" if with_columns else ""
-                statements.append(f"{head}{body}{tail};")
-                statements += after[table]
+                statements += alone[table]
         else:
             # Created empty, then the columns added in an order that gives every table its own.
             statements += [f"{creates[table][0]} (){creates[table][1]};" for table in family]
@@ -716,7 +816,7 @@ def _tables(connection: pg8000.native.Connection) -> tuple[list[Table], list[str
             statements += [statement for table in family for statement in after[table]]
         done.update(family)
 
-    owned_by = []
+    owned_by: list[Tagged] = []
     for sequence, table, column in rows(
         connection,
         "SELECT d.objid::regclass::text, d.refobjid::regclass::text, quote_ident(a.attname)"
@@ -726,8 +826,12 @@ def _tables(connection: pg8000.native.Connection) -> tuple[list[Table], list[str
         f" WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass AND d.deptype = 'a'"
         f"   AND {USER_SCHEMA} ORDER BY d.objid",
     ):
-        owned_by.append(f"ALTER SEQUENCE {sequence} OWNED BY {table}.{column};")
-    return tables, statements, owned_by
+        owned_by.append((table, f"ALTER SEQUENCE {sequence} OWNED BY {table}.{column};"))
+    return tables, statements, alone, owned_by
+
+
+def _table_body(columns: Columns, checks: list[str], with_columns: bool) -> str:
+    return f" ({', '.join([*columns.definitions.values(), *checks])})" if with_columns else ""
 
 
 def _inheritance_families(parents_of: dict[str, list[str]]) -> dict[str, list[str]]:
@@ -868,7 +972,7 @@ def _views(connection: pg8000.native.Connection) -> tuple[list[str], list[str]]:
     return statements, refreshes
 
 
-def _constraints(connection: pg8000.native.Connection) -> tuple[list[str], list[str]]:
+def _constraints(connection: pg8000.native.Connection) -> tuple[list[Tagged], list[tuple[str, ForeignKey]]]:
     """Keys and checks, and foreign keys, after the data (as pg_dump: faster loads, no FK ordering problems).
 
     Constraints cloned onto partitions from their parent are created by the
@@ -877,7 +981,8 @@ def _constraints(connection: pg8000.native.Connection) -> tuple[list[str], list[
     found = rows(
         connection,
         "SELECT c.conrelid::regclass::text, quote_ident(c.conname), pg_catalog.pg_get_constraintdef(c.oid),"
-        "  c.contype, cl.relkind"
+        "  c.contype, cl.relkind, NULLIF(c.confrelid, 0)::regclass::text,"
+        "  pg_catalog.obj_description(c.oid, 'pg_constraint')"
         " FROM pg_catalog.pg_constraint c JOIN pg_catalog.pg_class cl ON cl.oid = c.conrelid"
         " JOIN pg_catalog.pg_namespace n ON n.oid = cl.relnamespace"
         f" WHERE {USER_SCHEMA} AND c.conparentid = 0 AND cl.relkind IN ('r', 'p')"
@@ -885,18 +990,27 @@ def _constraints(connection: pg8000.native.Connection) -> tuple[list[str], list[
         f"   AND {not_in_extension('pg_class', 'cl.oid')}"
         " ORDER BY CASE c.contype WHEN 'f' THEN 1 ELSE 0 END, c.oid",
     )
-    keys, foreign_keys = [], []
-    for table, name, definition, contype, kind in found:
+    keys: list[Tagged] = []
+    foreign_keys: list[tuple[str, ForeignKey]] = []  # (table, key)
+    for table, name, definition, contype, kind, referenced, comment in found:
         # ONLY would leave a partitioned table's partitions without the key,
         # and is refused for a CHECK on a table with inheritance children
         # (their copies are not dumped: this creates them).
         only = "" if kind == "p" or contype == "c" else "ONLY "
         statement = f"ALTER TABLE {only}{table} ADD CONSTRAINT {name} {definition};"
-        (foreign_keys if contype == "f" else keys).append(statement)
+        if contype == "f":
+            # A key skipped by a table restore takes its comment along (the
+            # whole dump has the comment with the others, from _comments).
+            statements = [statement]
+            if comment is not None:
+                statements.append(f"COMMENT ON CONSTRAINT {name} ON {table} IS {quote_literal(comment)};")
+            foreign_keys.append((table, ForeignKey(name, referenced, statements)))
+        else:
+            keys.append((table, statement))
     return keys, foreign_keys
 
 
-def _indexes(connection: pg8000.native.Connection) -> list[str]:
+def _indexes(connection: pg8000.native.Connection) -> list[Tagged]:
     """Indexes that no constraint owns; partitions' copies come from their parent's index."""
     found = rows(
         connection,
@@ -910,13 +1024,13 @@ def _indexes(connection: pg8000.native.Connection) -> list[str]:
         "   AND NOT c.relispartition"
         " ORDER BY i.indexrelid",
     )
-    statements = []
+    statements: list[Tagged] = []
     for definition, clustered, table, index in found:
         # "ON ONLY parent" would create an invalid index awaiting ATTACH PARTITION;
         # plain ON builds the partitions' indexes too.
-        statements.append(definition.replace(" ON ONLY ", " ON ", 1) + ";")
+        statements.append((table, definition.replace(" ON ONLY ", " ON ", 1) + ";"))
         if clustered:
-            statements.append(f"ALTER TABLE {table} CLUSTER ON {index.rsplit('.', 1)[-1]};")
+            statements.append((table, f"ALTER TABLE {table} CLUSTER ON {index.rsplit('.', 1)[-1]};"))
     for table, index in rows(
         connection,
         "SELECT i.indrelid::regclass::text, quote_ident(c.relname) FROM pg_catalog.pg_index i"
@@ -924,11 +1038,11 @@ def _indexes(connection: pg8000.native.Connection) -> list[str]:
         f" WHERE {USER_SCHEMA} AND i.indisclustered AND EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k"
         "   WHERE k.conindid = i.indexrelid AND k.contype IN ('p', 'u', 'x'))",
     ):
-        statements.append(f"ALTER TABLE {table} CLUSTER ON {index};")
+        statements.append((table, f"ALTER TABLE {table} CLUSTER ON {index};"))
     return statements
 
 
-def _triggers(connection: pg8000.native.Connection, version: int) -> list[str]:
+def _triggers(connection: pg8000.native.Connection, version: int) -> list[Tagged]:
     inherited = "AND t.tgparentid = 0" if version >= 130000 else ""
     found = rows(
         connection,
@@ -938,19 +1052,19 @@ def _triggers(connection: pg8000.native.Connection, version: int) -> list[str]:
         f" WHERE NOT t.tgisinternal {inherited} AND {USER_SCHEMA} AND {not_in_extension('pg_class', 'c.oid')}"
         " ORDER BY t.oid",
     )
-    statements = []
+    statements: list[Tagged] = []
     disabled = {"D": "DISABLE", "R": "ENABLE REPLICA", "A": "ENABLE ALWAYS"}
     for definition, enabled, table, name in found:
-        statements.append(definition + ";")
+        statements.append((table, definition + ";"))
         if enabled in disabled:
-            statements.append(f"ALTER TABLE {table} {disabled[enabled]} TRIGGER {name};")
+            statements.append((table, f"ALTER TABLE {table} {disabled[enabled]} TRIGGER {name};"))
     return statements
 
 
-def _replica_identity_indexes(connection: pg8000.native.Connection) -> list[str]:
+def _replica_identity_indexes(connection: pg8000.native.Connection) -> list[Tagged]:
     """REPLICA IDENTITY USING INDEX, once the index exists (FULL and NOTHING come with the table)."""
     return [
-        f"ALTER TABLE ONLY {table} REPLICA IDENTITY USING INDEX {index};"
+        (table, f"ALTER TABLE ONLY {table} REPLICA IDENTITY USING INDEX {index};")
         for table, index in rows(
             connection,
             "SELECT i.indrelid::regclass::text, quote_ident(ic.relname) FROM pg_catalog.pg_index i"
@@ -962,26 +1076,26 @@ def _replica_identity_indexes(connection: pg8000.native.Connection) -> list[str]
     ]
 
 
-def _statistics(connection: pg8000.native.Connection) -> list[str]:
+def _statistics(connection: pg8000.native.Connection) -> list[Tagged]:
     """Extended statistics (CREATE STATISTICS), and their statistics target when set."""
-    statements = []
-    for name, definition, target in rows(
+    statements: list[Tagged] = []
+    for name, definition, target, table in rows(
         connection,
         "SELECT quote_ident(n.nspname) || '.' || quote_ident(s.stxname),"
-        "  pg_catalog.pg_get_statisticsobjdef(s.oid), s.stxstattarget"
+        "  pg_catalog.pg_get_statisticsobjdef(s.oid), s.stxstattarget, s.stxrelid::regclass::text"
         " FROM pg_catalog.pg_statistic_ext s JOIN pg_catalog.pg_namespace n ON n.oid = s.stxnamespace"
         f" WHERE {USER_SCHEMA} AND {not_in_extension('pg_statistic_ext', 's.oid')} ORDER BY s.oid",
     ):
-        statements.append(f"{definition};")
+        statements.append((table, f"{definition};"))
         # -1 (NULL from PostgreSQL 17) means the default target.
         if target is not None and target >= 0:
-            statements.append(f"ALTER STATISTICS {name} SET STATISTICS {target};")
+            statements.append((table, f"ALTER STATISTICS {name} SET STATISTICS {target};"))
     return statements
 
 
-def _rules(connection: pg8000.native.Connection) -> list[str]:
+def _rules(connection: pg8000.native.Connection) -> list[Tagged]:
     """Rules other than views' own `_RETURN` (which is the view's definition)."""
-    statements = []
+    statements: list[Tagged] = []
     disabled = {"D": "DISABLE", "R": "ENABLE REPLICA", "A": "ENABLE ALWAYS"}
     for definition, enabled, table, name in rows(
         connection,
@@ -991,15 +1105,15 @@ def _rules(connection: pg8000.native.Connection) -> list[str]:
         f" WHERE r.rulename <> '_RETURN' AND {USER_SCHEMA} AND {not_in_extension('pg_class', 'c.oid')}"
         " ORDER BY r.oid",
     ):
-        statements.append(definition.rstrip().rstrip(";") + ";")
+        statements.append((table, definition.rstrip().rstrip(";") + ";"))
         if enabled in disabled:
-            statements.append(f"ALTER TABLE {table} {disabled[enabled]} RULE {name};")
+            statements.append((table, f"ALTER TABLE {table} {disabled[enabled]} RULE {name};"))
     return statements
 
 
-def _row_security(connection: pg8000.native.Connection) -> list[str]:
+def _row_security(connection: pg8000.native.Connection) -> list[Tagged]:
     """ENABLE / FORCE ROW LEVEL SECURITY and the policies (which may name roles: those must exist)."""
-    statements = []
+    statements: list[Tagged] = []
     for table, enabled, forced in rows(
         connection,
         "SELECT c.oid::regclass::text, c.relrowsecurity, c.relforcerowsecurity FROM pg_catalog.pg_class c"
@@ -1008,9 +1122,9 @@ def _row_security(connection: pg8000.native.Connection) -> list[str]:
         f"   AND {not_in_extension('pg_class', 'c.oid')} ORDER BY c.oid",
     ):
         if enabled:
-            statements.append(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY;")
+            statements.append((table, f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY;"))
         if forced:
-            statements.append(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY;")
+            statements.append((table, f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY;"))
     commands = {"*": "", "r": " FOR SELECT", "a": " FOR INSERT", "w": " FOR UPDATE", "d": " FOR DELETE"}
     for name, table, permissive, command, roles, using, check in rows(
         connection,
@@ -1034,7 +1148,7 @@ def _row_security(connection: pg8000.native.Connection) -> list[str]:
             statement += f" USING ({using})"
         if check is not None:
             statement += f" WITH CHECK ({check})"
-        statements.append(statement + ";")
+        statements.append((table, statement + ";"))
     return statements
 
 
@@ -1042,8 +1156,10 @@ def _row_security(connection: pg8000.native.Connection) -> list[str]:
 STANDALONE_TYPE = "o.typtype <> 'c' OR (SELECT relkind FROM pg_catalog.pg_class WHERE oid = o.typrelid) = 'c'"
 
 
-def _comments(connection: pg8000.native.Connection) -> list[str]:
-    statements = []
+def _comments(connection: pg8000.native.Connection, owners: dict[str, str]) -> list[Tagged]:
+    """COMMENT ON everything; those on a table, its columns, indexes, owned sequences,
+    constraints, triggers, policies and rules are tagged with the table."""
+    statements: list[Tagged] = []
     relation_kinds = {"r": "TABLE", "p": "TABLE", "v": "VIEW", "m": "MATERIALIZED VIEW", "S": "SEQUENCE", "i": "INDEX",
                       "I": "INDEX", "f": "FOREIGN TABLE", "c": "TYPE"}  # fmt: skip
     for kind, name, column, text in rows(
@@ -1062,7 +1178,8 @@ def _comments(connection: pg8000.native.Connection) -> list[str]:
             target = f"TYPE {name}"
         else:
             target = f"{relation_kinds[kind]} {name}"
-        statements.append(f"COMMENT ON {target} IS {quote_literal(text)};")
+        table = name if kind in ("r", "p") else owners.get(name)
+        statements.append((table, f"COMMENT ON {target} IS {quote_literal(text)};"))
     function_name = "o.oid::regproc::text || '(' || pg_catalog.pg_get_function_identity_arguments(o.oid) || ')'"
     functions = "pg_catalog.pg_proc o JOIN pg_catalog.pg_namespace n ON n.oid = o.pronamespace"
     aggregate_name = (
@@ -1095,9 +1212,9 @@ def _comments(connection: pg8000.native.Connection) -> list[str]:
         ):
             kind = "DOMAIN" if typtype == "d" else keyword
             statements.append(f"COMMENT ON {kind} {name} IS {quote_literal(text)};")
-    for name, on_domain, target, text in rows(
+    for name, on_domain, foreign, target, text in rows(
         connection,
-        "SELECT quote_ident(k.conname), k.contypid <> 0,"
+        "SELECT quote_ident(k.conname), k.contypid <> 0, k.contype = 'f',"
         "  CASE WHEN k.contypid <> 0 THEN k.contypid::regtype::text ELSE k.conrelid::regclass::text END,"
         "  d.description"
         " FROM pg_catalog.pg_description d JOIN pg_catalog.pg_constraint k ON k.oid = d.objoid"
@@ -1105,7 +1222,11 @@ def _comments(connection: pg8000.native.Connection) -> list[str]:
         f" WHERE d.classoid = 'pg_constraint'::regclass AND {USER_SCHEMA} ORDER BY k.oid",
     ):
         statements.append(
-            f"COMMENT ON CONSTRAINT {name} ON {'DOMAIN ' if on_domain else ''}{target} IS {quote_literal(text)};"
+            (
+                # A foreign key's comment goes with the key (see _constraints).
+                None if on_domain or foreign else target,
+                f"COMMENT ON CONSTRAINT {name} ON {'DOMAIN ' if on_domain else ''}{target} IS {quote_literal(text)};",
+            )
         )
     for name, table, text in rows(
         connection,
@@ -1114,7 +1235,7 @@ def _comments(connection: pg8000.native.Connection) -> list[str]:
         " JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
         f" WHERE d.classoid = 'pg_trigger'::regclass AND {USER_SCHEMA} ORDER BY t.oid",
     ):
-        statements.append(f"COMMENT ON TRIGGER {name} ON {table} IS {quote_literal(text)};")
+        statements.append((table, f"COMMENT ON TRIGGER {name} ON {table} IS {quote_literal(text)};"))
     # Policies and rules are named within their table, as triggers are.
     for keyword, catalog, name_column, table_column in (
         ("POLICY", "pg_policy", "polname", "polrelid"),
@@ -1129,7 +1250,7 @@ def _comments(connection: pg8000.native.Connection) -> list[str]:
             f" WHERE d.classoid = 'pg_catalog.{catalog}'::regclass AND {USER_SCHEMA}"
             f"   AND {not_in_extension('pg_class', 'c.oid')} ORDER BY o.oid",
         ):
-            statements.append(f"COMMENT ON {keyword} {name} ON {table} IS {quote_literal(text)};")
+            statements.append((table, f"COMMENT ON {keyword} {name} ON {table} IS {quote_literal(text)};"))
     return statements
 
 
@@ -1342,3 +1463,60 @@ def _acl_statements(found: list[list[Any]]) -> list[str]:
             (owner_grants if grantee == owner == grantor else other_grants).extend(grants)
         statements += revokes + owner_grants + other_grants
     return statements
+
+
+# --- what a table needs that it does not create (restore --table) ------------
+
+# The objects that belong to a table and whose dependencies are the table's:
+# the table itself (column types, collations, schema, parents), its column
+# defaults and generated expressions, its constraints other than foreign keys
+# (those are optional: see TableDDL.foreign_keys), indexes, triggers, policies.
+TABLE_PARTS = """
+SELECT c.oid AS tab, 'pg_catalog.pg_class'::regclass AS classid, c.oid AS objid FROM pg_catalog.pg_class c
+  WHERE c.relkind IN ('r', 'p')
+UNION ALL SELECT a.adrelid, 'pg_catalog.pg_attrdef'::regclass, a.oid FROM pg_catalog.pg_attrdef a
+UNION ALL SELECT k.conrelid, 'pg_catalog.pg_constraint'::regclass, k.oid FROM pg_catalog.pg_constraint k
+  WHERE k.conrelid <> 0 AND k.contype <> 'f'
+UNION ALL SELECT i.indrelid, 'pg_catalog.pg_class'::regclass, i.indexrelid FROM pg_catalog.pg_index i
+UNION ALL SELECT t.tgrelid, 'pg_catalog.pg_trigger'::regclass, t.oid FROM pg_catalog.pg_trigger t
+  WHERE NOT t.tgisinternal
+UNION ALL SELECT p.polrelid, 'pg_catalog.pg_policy'::regclass, p.oid FROM pg_catalog.pg_policy p
+"""
+
+# (kind, name) of what a part depends on, named so that the restore can look
+# it up with to_regnamespace/to_regtype/... Built-in objects (oids below
+# FirstNormalObjectId, 16384) are everywhere; schemas are always named, as
+# public may have been dropped. The table's own sequences come with it.
+TABLE_REQUIREMENTS = f"""
+SELECT DISTINCT p.tab::regclass::text, r.kind, r.name
+FROM ({TABLE_PARTS}) p
+JOIN pg_catalog.pg_class tc ON tc.oid = p.tab
+JOIN pg_catalog.pg_namespace n ON n.oid = tc.relnamespace
+JOIN pg_catalog.pg_depend d ON d.classid = p.classid AND d.objid = p.objid AND d.deptype IN ('n', 'a')
+CROSS JOIN LATERAL (
+  SELECT 'schema', quote_ident(ns.nspname) FROM pg_catalog.pg_namespace ns
+    WHERE d.refclassid = 'pg_catalog.pg_namespace'::regclass AND ns.oid = d.refobjid
+  UNION ALL SELECT 'type', pg_catalog.format_type(d.refobjid, NULL)
+    WHERE d.refclassid = 'pg_catalog.pg_type'::regclass AND d.refobjid >= 16384
+  UNION ALL SELECT 'function', d.refobjid::regprocedure::text
+    WHERE d.refclassid = 'pg_catalog.pg_proc'::regclass AND d.refobjid >= 16384
+  UNION ALL SELECT 'collation', {collation_name("d.refobjid")}
+    WHERE d.refclassid = 'pg_catalog.pg_collation'::regclass AND d.refobjid >= 16384
+  UNION ALL SELECT CASE rc.relkind WHEN 'S' THEN 'sequence' ELSE 'table' END, rc.oid::regclass::text
+    FROM pg_catalog.pg_class rc
+    WHERE d.refclassid = 'pg_catalog.pg_class'::regclass AND rc.oid = d.refobjid AND rc.oid <> p.tab
+      AND rc.relkind IN ('S', 'r', 'p')
+      AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend o WHERE o.classid = 'pg_catalog.pg_class'::regclass
+                      AND o.objid = rc.oid AND o.refobjid = p.tab AND o.deptype IN ('a', 'i'))
+) r(kind, name)
+WHERE {USER_SCHEMA} AND {not_in_extension("pg_class", "tc.oid")}
+ORDER BY 1, 2, 3
+"""
+
+
+def _table_requirements(connection: pg8000.native.Connection) -> dict[str, list[tuple[str, str]]]:
+    """Per table: the schemas, types, functions, collations, sequences and parent tables it uses."""
+    found: dict[str, list[tuple[str, str]]] = {}
+    for table, kind, name in rows(connection, TABLE_REQUIREMENTS):
+        found.setdefault(table, []).append((kind, name))
+    return found
