@@ -386,13 +386,22 @@ def backup_postgres(
             )
     finally:
         connection.close()
+    print_dump_summary(store, record, as_json=as_json)
+
+
+def print_dump_summary(store: Store, record: Any, *, as_json: bool) -> None:
+    """A database dump's result (its artifact record), the same for every engine."""
     data = record.files[0]
     tables = sum(frame.meta.get("kind") == "table" for frame in data.frames)
     rows = sum(frame.rows or 0 for frame in data.frames)
-    seconds = record.snapshot_point.get("seconds", 0)
+    seconds = (record.finished_at - record.started_at).total_seconds()
     if as_json:
         print_json({"url": store.url, **record.model_dump(mode="json")})
         return
+    for name in record.snapshot_point.get("not_consistent", []):
+        err.print(f"[yellow]warning:[/] table {escape(name)} is not transactional: not read from the snapshot")
+    for what in record.snapshot_point.get("not_dumped", []):
+        err.print(f"[yellow]warning:[/] not dumped: {escape(what)}")
     out.print(
         f"[green]✓[/] {escape(store.url)}: {tables} tables, {rows} rows, "
         f"{human_size(data.uncompressed_size)} of SQL in {human_size(data.size)}, {seconds:.1f}s"
@@ -522,6 +531,11 @@ def restore_postgres(from_url: str, dsn: str, tables: tuple[str, ...], clean: bo
             summary = restore_database(store, connection, tables=list(tables) or None, clean=clean, on_frame=on_frame)
     finally:
         connection.close()
+    print_restore_summary(summary, as_json=as_json)
+
+
+def print_restore_summary(summary: Any, *, as_json: bool) -> None:
+    """A database restore's result (sources.results.RestoreSummary), the same for every engine."""
     if as_json:
         print_json(
             {
@@ -581,6 +595,7 @@ def demo(workdir: Path, postgres_dsn: str, keep_databases: bool) -> None:
 
 def _register_subcommands() -> None:
     # Defined in their own modules, which import this one's helpers: register them once both exist.
+    import smokejumper.cli_mysql  # noqa: F401  # adds `backup mysql` and `restore mysql`
     from smokejumper.cli_etcd import etcd
 
     cli.add_command(etcd)

@@ -29,8 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
 
 import pg8000.native
 
@@ -39,41 +38,12 @@ from smokejumper.catalog import DataFile, FrameEntry, read_artifact_record
 from smokejumper.errors import IntegrityError, SmokejumperError, UsageError
 from smokejumper.sources.postgres.dump import COPY_TERMINATOR, DRIVER_ERRORS, DUMP_FILE, server_message
 from smokejumper.sources.postgres.schema import TABLE_DDL_VERSION, USER_SCHEMA, not_in_extension, rows
+from smokejumper.sources.results import Progress, RestoreSummary, TableResult
 from smokejumper.store import Store, join_key
 
 
 class RestoreError(SmokejumperError):
     """The restore did not happen; the target is unchanged."""
-
-
-@dataclass
-class TableResult:
-    name: str
-    rows: int
-    bytes: int
-    created: bool = False  # the target lacked the table: --table created it
-
-
-@dataclass
-class RestoreSummary:
-    database: str
-    tables: list[TableResult] = field(default_factory=list)
-    seconds: float = 0.0
-    verified_bytes: int = 0
-    # What the restore left out on purpose (foreign keys to tables the target lacks).
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def rows(self) -> int:
-        return sum(table.rows for table in self.tables)
-
-    @property
-    def bytes(self) -> int:
-        return sum(table.bytes for table in self.tables)
-
-
-Progress = Callable[[str, int, int], None]
-"""Called as each frame is applied: (what, rows, bytes)."""
 
 
 def _frames(store: Store, artifact_dir: str) -> tuple[DataFile, str]:

@@ -1,0 +1,289 @@
+"""A consistent online dump of one MySQL/MariaDB database, as SQL the `mysql` client can replay.
+
+Consistency without a global lock (RDS forbids FLUSH TABLES WITH READ
+LOCK): one `START TRANSACTION WITH CONSISTENT SNAPSHOT` at REPEATABLE READ,
+as `mysqldump --single-transaction` does; every table's rows are read in
+it. The binlog position (MariaDB gives the one that matches the snapshot)
+and GTID set are recorded when the server has them. Tables whose engine is
+not transactional (MyISAM, Aria, MEMORY) cannot be read consistently this
+way: they are named in `artifact.json` and on the command line.
+
+No table is locked ahead of its turn: a metadata lock held for the whole
+dump would make any ALTER wait, and every writer queue behind that ALTER.
+So a table dropped or altered before the dump reads it makes the dump fail
+("doesn't exist", "definition has changed"), with nothing stored, rather
+than yield a mix of old schema and missing rows; run it again.
+
+The dump file is zstd frames, each plain SQL for the `mysql` client:
+`header` (session settings: utf8mb4, UTC, no key checks, sql_mode), `pre-data`
+(database defaults, tables, stand-in views), one frame per table (extended
+INSERTs naming their columns, one statement per line, at most
+MAX_STATEMENT bytes each), `post-data` (triggers, events, routines, views,
+each under its own recorded settings) and `footer` (settings put back).
+DDL frames use `DELIMITER ;;` with each statement ending in a line `;;`,
+so routine bodies need no other quoting; the restore splits on that and
+checks the count against the frame index.
+
+Values are written from the server's own text (no Python type round
+trip): numbers as they are, strings quoted with mysqldump's escapes (so
+the dump needs no `--binary-mode`), binary strings, BIT and spatial values
+as hex literals, FLOAT as its exact DOUBLE value (its text form has only 6
+significant digits). Rows are read with an unbuffered cursor, so memory
+does not grow with the table.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pymysql
+
+from smokejumper.artifact import ArtifactWriter
+from smokejumper.catalog import ArtifactRecord
+from smokejumper.errors import SmokejumperError
+from smokejumper.frames import DEFAULT_LEVEL, FrameWriter
+from smokejumper.sources.mysql.connection import DRIVER_ERRORS, server_message
+from smokejumper.sources.mysql.schema import BINARY, FLOAT, NUMBER, Schema, Table, quote_identifier, read_schema
+
+__all__ = ["DUMP_FILE", "DumpError", "DumpOptions", "ddl_frame", "dump_database", "split_ddl_frame"]
+
+DUMP_FILE = "dump.sql.zst"
+MAX_STATEMENT = 1024 * 1024
+FETCH_ROWS = 2000
+DELIMITER_START = b"DELIMITER ;;\n"
+STATEMENT_END = b"\n;;\n"
+DELIMITER_END = b"DELIMITER ;\n"
+
+HEADER = [
+    b"SET @OLD_CHARACTER_SET_CLIENT = @@CHARACTER_SET_CLIENT, @OLD_CHARACTER_SET_RESULTS = @@CHARACTER_SET_RESULTS,"
+    b" @OLD_COLLATION_CONNECTION = @@COLLATION_CONNECTION, @OLD_TIME_ZONE = @@TIME_ZONE,"
+    b" @OLD_UNIQUE_CHECKS = @@UNIQUE_CHECKS, @OLD_FOREIGN_KEY_CHECKS = @@FOREIGN_KEY_CHECKS,"
+    b" @OLD_SQL_MODE = @@SQL_MODE, @OLD_SQL_NOTES = @@SQL_NOTES",
+    b"SET NAMES utf8mb4",
+    # Rows load as they were: TIMESTAMPs are UTC text, no key checks (tables may reference each
+    # other both ways), id 0 stays 0, zero dates are accepted (no strict mode).
+    b"SET TIME_ZONE = '+00:00', UNIQUE_CHECKS = 0, FOREIGN_KEY_CHECKS = 0, SQL_MODE = 'NO_AUTO_VALUE_ON_ZERO',"
+    b" SQL_NOTES = 0",
+]
+FOOTER = [
+    b"SET TIME_ZONE = @OLD_TIME_ZONE, SQL_MODE = @OLD_SQL_MODE, FOREIGN_KEY_CHECKS = @OLD_FOREIGN_KEY_CHECKS,"
+    b" UNIQUE_CHECKS = @OLD_UNIQUE_CHECKS, CHARACTER_SET_CLIENT = @OLD_CHARACTER_SET_CLIENT,"
+    b" CHARACTER_SET_RESULTS = @OLD_CHARACTER_SET_RESULTS, COLLATION_CONNECTION = @OLD_COLLATION_CONNECTION,"
+    b" SQL_NOTES = @OLD_SQL_NOTES",
+]
+
+
+class DumpError(SmokejumperError):
+    """The dump failed; nothing was stored."""
+
+
+@dataclass(frozen=True)
+class DumpOptions:
+    compression_level: int = DEFAULT_LEVEL
+    definers: bool = False  # keep DEFINER clauses (the restore then needs those accounts)
+    max_statement: int = MAX_STATEMENT
+
+
+TableProgress = Callable[[str, int, int], None]
+"""Called after each table with (table, rows, uncompressed bytes)."""
+
+
+def ddl_frame(statements: Iterable[bytes]) -> bytes:
+    return DELIMITER_START + b"".join(statement + STATEMENT_END for statement in statements) + DELIMITER_END
+
+
+def split_ddl_frame(data: bytes) -> list[bytes]:
+    """The statements of a DDL frame (the inverse of `ddl_frame`)."""
+    if not data.startswith(DELIMITER_START) or not data.endswith(DELIMITER_END):
+        raise ValueError("not a DDL frame")
+    body = data[len(DELIMITER_START) : len(data) - len(DELIMITER_END)]
+    if not body:
+        return []
+    if not body.endswith(STATEMENT_END):
+        raise ValueError("a DDL frame's last statement is not terminated")
+    return body[: -len(STATEMENT_END)].split(STATEMENT_END)
+
+
+# --- values -------------------------------------------------------------------------
+
+_ESCAPES = ((b"\\", b"\\\\"), (b"'", b"\\'"), (b"\0", b"\\0"), (b"\n", b"\\n"), (b"\r", b"\\r"), (b"\x1a", b"\\Z"))
+
+
+def _string(value: bytes) -> bytes:
+    # Each `in` test and replace runs in C; most values need none of them.
+    for raw, escaped in _ESCAPES:
+        if raw in value:
+            value = value.replace(raw, escaped)
+    return b"'" + value + b"'"
+
+
+def _binary(value: bytes) -> bytes:
+    return b"0x" + value.hex().encode() if value else b"''"
+
+
+def _as_is(value: bytes) -> bytes:
+    return value
+
+
+def _formatters(table: Table) -> list[Callable[[bytes], bytes]]:
+    by_kind = {NUMBER: _as_is, FLOAT: _as_is, BINARY: _binary}
+    return [by_kind.get(column.kind, _string) for column in table.columns]
+
+
+def _table_rows(
+    connection: pymysql.connections.Connection, table: Table, write: Callable[[bytes], object], max_statement: int
+) -> int:
+    """Write the table's rows as INSERT lines; returns the row count."""
+    if not table.columns:
+        return 0
+    prefix = (
+        f"INSERT INTO {table.quoted} ({', '.join(quote_identifier(c.name) for c in table.columns)}) VALUES ".encode()
+    )
+    formatters = _formatters(table)
+    pairs = list(enumerate(formatters))
+    count = 0
+    batch: list[bytes] = []
+    size = len(prefix)
+    with connection.cursor(pymysql.cursors.SSCursor) as cursor:
+        cursor.execute(f"SELECT {', '.join(c.select for c in table.columns)} FROM {table.quoted}")
+        while rows := cursor.fetchmany(FETCH_ROWS):
+            for row in rows:
+                text = b"(" + b",".join(b"NULL" if row[i] is None else f(row[i]) for i, f in pairs) + b")"
+                if batch and size + len(text) + 1 > max_statement:
+                    write(prefix + b",".join(batch) + b";\n")
+                    batch, size = [], len(prefix)
+                batch.append(text)
+                size += len(text) + 1
+            count += len(rows)
+    if batch:
+        write(prefix + b",".join(batch) + b";\n")
+    return count
+
+
+# --- the dump -----------------------------------------------------------------------
+
+
+def _session(connection: pymysql.connections.Connection) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SET SESSION time_zone = '+00:00', sql_mode = 'NO_ENGINE_SUBSTITUTION'")
+        # A slow reader must not make the server give up on sending (an unbuffered read can take long).
+        cursor.execute("SET SESSION net_write_timeout = 3600, net_read_timeout = 3600, wait_timeout = 28800")
+        for no_limit in ("SET SESSION max_statement_time = 0", "SET SESSION max_execution_time = 0"):
+            with contextlib.suppress(pymysql.err.Error):  # MariaDB has the first, MySQL the second
+                cursor.execute(no_limit)
+        cursor.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+
+
+def _variable(connection: pymysql.connections.Connection, sql: str) -> str | None:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(sql)
+            row = cursor.fetchone()
+    except pymysql.err.Error:
+        return None
+    if not row or row[-1] is None:
+        return None
+    value = row[-1]
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def begin_snapshot(connection: pymysql.connections.Connection) -> dict[str, Any]:
+    """Start the consistent-snapshot transaction and say where in time it stands."""
+    _session(connection)
+    with connection.cursor() as cursor:
+        cursor.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT")
+    point: dict[str, Any] = {
+        "isolation": "REPEATABLE READ, consistent snapshot",
+        "server_time": _variable(connection, "SELECT DATE_FORMAT(UTC_TIMESTAMP(6), '%Y-%m-%dT%H:%i:%s.%fZ')"),
+    }
+    # MariaDB: the binlog coordinates of exactly this snapshot.
+    file = _variable(connection, "SHOW STATUS LIKE 'binlog_snapshot_file'")
+    position = _variable(connection, "SHOW STATUS LIKE 'binlog_snapshot_position'")
+    if file:
+        point["binlog_file"], point["binlog_position"] = file, int(position or 0)
+    gtid = _variable(connection, "SELECT @@gtid_binlog_pos") or _variable(connection, "SELECT @@GLOBAL.gtid_executed")
+    if gtid:
+        point["gtid"] = gtid
+    return point
+
+
+def server_identity(connection: pymysql.connections.Connection) -> dict[str, Any]:
+    return {
+        "server_version": _variable(connection, "SELECT VERSION()"),
+        "server_version_comment": _variable(connection, "SELECT @@version_comment"),
+        "hostname": _variable(connection, "SELECT @@hostname"),
+    }
+
+
+def dump_database(
+    connection: pymysql.connections.Connection,
+    writer: ArtifactWriter,
+    *,
+    options: DumpOptions | None = None,
+    on_table: TableProgress | None = None,
+) -> ArtifactRecord:
+    """Dump the connection's database into `writer`'s artifact and commit it; nothing is stored on failure."""
+    options = options or DumpOptions()
+    database = _variable(connection, "SELECT DATABASE()") or ""
+    try:
+        writer.source = {"engine": "mysql", "database": database, **server_identity(connection)}
+        point = begin_snapshot(connection)
+        schema = read_schema(connection, database, definers=options.definers)
+        inconsistent = [table.name for table in schema.tables if not table.transactional]
+        writer.snapshot_point = {**point, "taken_at": datetime.now(UTC).isoformat()}
+        with writer.data_file(DUMP_FILE, level=options.compression_level) as frames:
+            _write_frames(connection, frames, schema, options, on_table)
+        with connection.cursor() as cursor:
+            cursor.execute("COMMIT")
+    except DRIVER_ERRORS as exc:
+        raise DumpError(
+            f"dump of {database or 'the database'} failed, nothing was stored: {server_message(exc)}",
+            hint="if a table was dropped or altered during the dump, run it again; "
+            "if the connection was killed, check the server's log and max_execution_time",
+        ) from exc
+    writer.snapshot_point["not_consistent"] = inconsistent
+    writer.snapshot_point["not_dumped"] = schema.not_dumped
+    record, _digest = writer.commit()
+    return record
+
+
+def _create_statement(create: bytes) -> dict[str, str]:
+    # A binary DEFAULT can make SHOW CREATE TABLE non-UTF-8: JSON then carries it as base64.
+    try:
+        return {"create": create.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {"create_base64": base64.b64encode(create).decode()}
+
+
+def _write_frames(
+    connection: pymysql.connections.Connection,
+    frames: FrameWriter,
+    schema: Schema,
+    options: DumpOptions,
+    on_table: TableProgress | None,
+) -> None:
+    frames.write_frame("header", ddl_frame(HEADER), meta={"kind": "header", "statements": len(HEADER)})
+    frames.write_frame(
+        "pre-data", ddl_frame(schema.pre_data), meta={"kind": "pre-data", "statements": len(schema.pre_data)}
+    )
+    for table in schema.tables:
+        with frames.frame(table.name) as section:
+            section.rows = _table_rows(connection, table, section.write, options.max_statement)
+            section.meta = {
+                "kind": "table",
+                "table": table.name,
+                "engine": table.engine,
+                "columns": [column.name for column in table.columns],
+                **_create_statement(table.create),
+            }
+        if on_table:
+            on_table(table.name, section.rows or 0, section.uncompressed_size)
+    frames.write_frame(
+        "post-data", ddl_frame(schema.post_data), meta={"kind": "post-data", "statements": len(schema.post_data)}
+    )
+    frames.write_frame("footer", ddl_frame(FOOTER), meta={"kind": "footer", "statements": len(FOOTER)})

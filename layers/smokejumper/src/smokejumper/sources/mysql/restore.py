@@ -1,0 +1,225 @@
+"""Restore a smokejumper MySQL dump into a database, verifying every byte before touching it.
+
+Every frame the restore will use is checked (length, sha256) before the
+first statement runs; each frame's content digest is checked again as it is
+decompressed. The target must hold no tables, views, routines or events
+unless `clean`, which drops them first.
+
+MySQL cannot put DDL in a transaction, so unlike PostgreSQL a restore that
+fails part-way (the server stops, a statement is refused) leaves the target
+partly restored: the error says so, and running again with `--clean`
+starts over. (The checks before the first statement are what make a bad
+artifact change nothing.)
+
+With `tables`, only those tables are restored: each is created from its
+recorded `SHOW CREATE TABLE` when the target lacks it, else it must be empty
+(or `clean` empties it), and its rows loaded; its triggers are not touched.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Iterator, Sequence
+
+import pymysql
+
+from smokejumper.artifact import read_frame, verify_stored_frames
+from smokejumper.catalog import DataFile, FrameEntry, read_artifact_record
+from smokejumper.errors import IntegrityError, SmokejumperError, UsageError
+from smokejumper.sources.mysql.connection import DRIVER_ERRORS, server_message
+from smokejumper.sources.mysql.dump import DUMP_FILE, split_ddl_frame
+from smokejumper.sources.mysql.schema import quote_identifier
+from smokejumper.sources.results import Progress, RestoreSummary, TableResult
+from smokejumper.store import Store, join_key
+
+__all__ = ["RestoreError", "RestoreSummary", "restore_database"]
+
+
+class RestoreError(SmokejumperError):
+    """The restore did not complete."""
+
+
+def _data_file(store: Store) -> DataFile:
+    record, _digest = read_artifact_record(store)
+    if record.engine != "mysql":
+        raise UsageError(
+            f"{store.url} holds a {record.engine} artifact, not a MySQL dump",
+            hint=f"use `smokejumper restore {record.engine}`",
+        )
+    for data_file in record.files:
+        if data_file.name == DUMP_FILE:
+            return data_file
+    raise IntegrityError(f"the artifact record lists no {DUMP_FILE}")
+
+
+def select_frames(data_file: DataFile, tables: Sequence[str] | None) -> list[FrameEntry]:
+    if not tables:
+        return list(data_file.frames)
+    by_name = {frame.name: frame for frame in data_file.frames if frame.meta.get("kind") == "table"}
+    unknown = [name for name in tables if name not in by_name]
+    if unknown:
+        known = sorted(by_name)
+        raise UsageError(
+            f"not in this dump: {', '.join(unknown)}",
+            hint=f"tables in the dump: {', '.join(known[:20])}{' …' if len(known) > 20 else ''}",
+        )
+    chosen = sorted({by_name[name].offset: by_name[name] for name in tables}.values(), key=lambda f: f.offset)
+    header = [frame for frame in data_file.frames if frame.meta.get("kind") == "header"]
+    footer = [frame for frame in data_file.frames if frame.meta.get("kind") == "footer"]
+    return header + chosen + footer
+
+
+def _rows(connection: pymysql.connections.Connection, sql: str, args: object = None) -> list[tuple[object, ...]]:
+    with connection.cursor(pymysql.cursors.Cursor) as cursor:
+        cursor.execute(sql, args)
+        return [tuple(row) for row in cursor.fetchall()]
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def existing_objects(connection: pymysql.connections.Connection) -> list[str]:
+    """Tables, views, routines and events of the connection's database, as `kind name`."""
+    found = [
+        f"{'view' if _text(kind) == 'VIEW' else 'table'} {_text(name)}"
+        for name, kind in _rows(
+            connection,
+            "SELECT TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()"
+            " ORDER BY TABLE_NAME",
+        )
+    ]
+    found += [
+        f"{_text(kind).lower()} {_text(name)}"
+        for name, kind in _rows(
+            connection,
+            "SELECT ROUTINE_NAME, ROUTINE_TYPE FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = DATABASE()",
+        )
+    ]
+    found += [
+        f"event {_text(name)}"
+        for (name,) in _rows(
+            connection, "SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = DATABASE()"
+        )
+    ]
+    return found
+
+
+def _execute(connection: pymysql.connections.Connection, statement: bytes) -> int:
+    with connection.cursor(pymysql.cursors.Cursor) as cursor:
+        return int(cursor.execute(statement))
+
+
+def _clean(connection: pymysql.connections.Connection) -> None:
+    """Drop every table, view, routine and event of the target (foreign keys off for the drops)."""
+    _execute(connection, b"SET FOREIGN_KEY_CHECKS = 0")
+    for description in existing_objects(connection):
+        kind, name = description.split(" ", 1)
+        keyword = {"table": "TABLE", "view": "VIEW", "function": "FUNCTION", "procedure": "PROCEDURE"}.get(
+            kind, "EVENT"
+        )
+        _execute(connection, f"DROP {keyword} IF EXISTS {quote_identifier(name)}".encode())
+
+
+def _lines(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """The lines of a table frame (each one INSERT statement), without their newline."""
+    tail = b""
+    for chunk in chunks:
+        data = tail + chunk if tail else chunk
+        lines = data.split(b"\n")
+        tail = lines.pop()
+        yield from lines
+    if tail:
+        raise IntegrityError("a table frame does not end with a newline")
+
+
+def _apply_ddl(connection: pymysql.connections.Connection, store: Store, key: str, frame: FrameEntry) -> None:
+    statements = split_ddl_frame(b"".join(read_frame(store, key, frame)))
+    if len(statements) != int(frame.meta.get("statements", -1)):
+        raise IntegrityError(
+            f"frame {frame.name!r} splits into {len(statements)} statements, the index says "
+            f"{frame.meta.get('statements')}"
+        )
+    for statement in statements:
+        _execute(connection, statement)
+
+
+def _create_statement(frame: FrameEntry) -> bytes:
+    if "create_base64" in frame.meta:
+        return base64.b64decode(frame.meta["create_base64"])
+    return str(frame.meta["create"]).encode()
+
+
+def restore_database(
+    store: Store,
+    connection: pymysql.connections.Connection,
+    *,
+    tables: Sequence[str] | None = None,
+    clean: bool = False,
+    on_frame: Progress | None = None,
+) -> RestoreSummary:
+    """Restore the dump at `store` into the connection's database (see the module docstring)."""
+    started = time.monotonic()
+    data_file = _data_file(store)
+    key = join_key(DUMP_FILE)
+    frames = select_frames(data_file, tables)
+    database = _text(_rows(connection, "SELECT DATABASE()")[0][0])
+    summary = RestoreSummary(database)
+
+    existing = existing_objects(connection)
+    existing_tables = {item.split(" ", 1)[1] for item in existing if item.startswith("table ")}
+    if not tables and existing and not clean:
+        shown = ", ".join(existing[:5]) + (" …" if len(existing) > 5 else "")
+        raise RestoreError(
+            f"database {database} is not empty: it has {len(existing)} objects ({shown})",
+            hint="restore into an empty database, or pass --clean to drop them first (this destroys them)",
+        )
+    if tables and not clean:
+        for frame in frames:
+            name = frame.meta.get("table")
+            if name in existing_tables and _rows(connection, f"SELECT 1 FROM {quote_identifier(name)} LIMIT 1"):
+                raise RestoreError(f"table {name} already has rows", hint="pass --clean to empty it before loading")
+
+    summary.verified_bytes = verify_stored_frames(store, key, frames)
+
+    current = "the restore"
+    try:
+        if clean and not tables:
+            current = "cleaning the target"
+            _clean(connection)
+        for frame in frames:
+            kind = frame.meta.get("kind")
+            current = f"frame {frame.name!r}"
+            if kind == "table":
+                name = str(frame.meta["table"])
+                created = False
+                if tables:
+                    if name not in existing_tables:
+                        _execute(connection, _create_statement(frame))
+                        created = True
+                    elif clean:
+                        _execute(connection, f"DELETE FROM {quote_identifier(name)}".encode())
+                rows = 0
+                for line in _lines(read_frame(store, key, frame)):
+                    rows += _execute(connection, line)
+                summary.tables.append(TableResult(name, rows, frame.uncompressed_size, created))
+                if on_frame:
+                    on_frame(name, rows, frame.uncompressed_size)
+            else:
+                _apply_ddl(connection, store, key, frame)
+                if on_frame:
+                    on_frame(frame.name, 0, frame.uncompressed_size)
+    except DRIVER_ERRORS as exc:
+        raise RestoreError(
+            f"restore into {database} failed at {current}: {server_message(exc)}; "
+            "MySQL cannot roll back DDL, so the database is partly restored",
+            hint="fix the cause, then run again with --clean to start over",
+        ) from exc
+    except IntegrityError as exc:
+        raise IntegrityError(
+            f"{exc.message}; the database is partly restored",
+            hint="restore from another run with --clean (`smokejumper runs list`)",
+        ) from exc
+    summary.seconds = time.monotonic() - started
+    return summary

@@ -1,0 +1,247 @@
+"""What a MySQL/MariaDB database holds besides rows, as the statements that recreate it.
+
+Read inside the dump's consistent-snapshot transaction, from the server's
+own `SHOW CREATE ...` (the only complete source of table, view, trigger,
+routine and event definitions), as bytes: a binary DEFAULT prints as raw
+non-UTF-8 bytes, which PyMySQL's decoder cannot take.
+
+The order follows mysqldump's, which the tests hold to the same oracle:
+tables, then stand-in views (so that views may reference each other in any
+order), rows, triggers (after the rows, so they do not fire while rows
+load), events, routines, and last the real views (which may call routines).
+Each trigger, event and routine is created under the `sql_mode`, character
+set and collation it was created under (and events under their time zone),
+because the server stores them with it. DEFINER clauses are removed unless
+asked for: the restoring user then owns them and needs no other accounts.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pymysql
+
+__all__ = ["Column", "Schema", "Table", "quote_identifier", "read_schema"]
+
+# The value kinds the data dump writes differently.
+NUMBER, STRING, BINARY, FLOAT = "number", "string", "binary", "float"
+_NUMERIC_TYPES = {
+    "tinyint", "smallint", "mediumint", "int", "integer", "bigint", "decimal", "numeric", "double", "year",
+}  # fmt: skip
+_BINARY_TYPES = {
+    "binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob", "bit",
+    "geometry", "point", "linestring", "polygon", "multipoint", "multilinestring", "multipolygon",
+    "geometrycollection",
+}  # fmt: skip
+_ACCOUNT_PART = rb"(?:`(?:[^`]|``)*`|'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|[^\s@`'\"]+)"
+# DEFINER=user@host in any quoting (backquotes; double quotes under ANSI_QUOTES; none), then a space.
+_DEFINER = re.compile(rb"(?<=\s)DEFINER\s*=\s*" + _ACCOUNT_PART + rb"(?:@" + _ACCOUNT_PART + rb")?\s")
+_DATA_TABLE_TYPES = ("BASE TABLE", "SYSTEM VERSIONED")
+
+
+def quote_identifier(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: str  # NUMBER, STRING, BINARY or FLOAT
+
+    @property
+    def select(self) -> str:
+        quoted = quote_identifier(self.name)
+        # A FLOAT's text form has 6 significant digits; as a DOUBLE it has all of them.
+        return f"CAST({quoted} AS DOUBLE)" if self.kind == FLOAT else quoted
+
+
+@dataclass
+class Table:
+    name: str
+    engine: str
+    create: bytes  # SHOW CREATE TABLE
+    columns: list[Column]  # the ones a row is written with: generated columns take no value
+
+    @property
+    def quoted(self) -> str:
+        return quote_identifier(self.name)
+
+    @property
+    def transactional(self) -> bool:
+        return self.engine.lower() == "innodb"
+
+
+@dataclass
+class Schema:
+    database_defaults: tuple[str, str]  # character set, collation
+    tables: list[Table] = field(default_factory=list)
+    pre_data: list[bytes] = field(default_factory=list)  # tables and stand-in views
+    post_data: list[bytes] = field(default_factory=list)  # triggers, events, routines, views
+    not_dumped: list[str] = field(default_factory=list)  # what this version does not carry, said out loud
+
+
+def _rows(connection: pymysql.connections.Connection, sql: str, args: Any = None) -> list[tuple[Any, ...]]:
+    with connection.cursor(pymysql.cursors.Cursor) as cursor:
+        cursor.execute(sql, args)
+        return [tuple(row) for row in cursor.fetchall()]
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes | bytearray) else str(value)
+
+
+def strip_definer(statement: bytes) -> bytes:
+    return _DEFINER.sub(b"", statement, count=1)
+
+
+def _with_settings(
+    statement: bytes, *, sql_mode: str, charset: str, collation: str, time_zone: str | None = None
+) -> list[bytes]:
+    """The statement wrapped in the session settings it was created under, then the dump's own restored."""
+    before = [
+        "SET @saved_cs_client = @@character_set_client, @saved_cs_results = @@character_set_results,"
+        " @saved_col_connection = @@collation_connection, @saved_sql_mode = @@sql_mode,"
+        " @saved_time_zone = @@time_zone",
+        f"SET character_set_client = {charset}, character_set_results = {charset}, collation_connection = {collation}",
+        f"SET sql_mode = '{sql_mode}'",
+    ]
+    if time_zone is not None:
+        before.append(f"SET time_zone = '{time_zone}'")
+    after = (
+        "SET character_set_client = @saved_cs_client, character_set_results = @saved_cs_results,"
+        " collation_connection = @saved_col_connection, sql_mode = @saved_sql_mode, time_zone = @saved_time_zone"
+    )
+    return [*(line.encode() for line in before), statement, after.encode()]
+
+
+def read_schema(connection: pymysql.connections.Connection, database: str, *, definers: bool = False) -> Schema:
+    """Every object of `database`, as statements in restore order (see the module docstring)."""
+    charset, collation = (
+        _text(value)
+        for value in _rows(
+            connection,
+            "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA"
+            " WHERE SCHEMA_NAME = %s",
+            (database,),
+        )[0]
+    )
+    schema = Schema((charset, collation))
+    schema.pre_data.append(f"ALTER DATABASE CHARACTER SET {charset} COLLATE {collation}".encode())
+    kept = (lambda statement: statement) if definers else strip_definer
+
+    objects = _rows(
+        connection,
+        "SELECT TABLE_NAME, TABLE_TYPE, ENGINE FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s"
+        " ORDER BY TABLE_NAME",
+        (database,),
+    )
+    views = []
+    for raw_name, raw_type, raw_engine in objects:
+        name, table_type = _text(raw_name), _text(raw_type)
+        if table_type == "VIEW":
+            views.append(name)
+            continue
+        if table_type == "SEQUENCE":
+            schema.not_dumped.append(f"sequence {name} (MariaDB SEQUENCE objects are not dumped yet)")
+            continue
+        if table_type not in _DATA_TABLE_TYPES:
+            schema.not_dumped.append(f"{table_type.lower()} {name}")
+            continue
+        if table_type == "SYSTEM VERSIONED":
+            schema.not_dumped.append(f"the history rows of system-versioned table {name} (current rows are dumped)")
+        create = _rows(connection, f"SHOW CREATE TABLE {quote_identifier(name)}")[0][1]
+        table = Table(name, _text(raw_engine or ""), create, _columns(connection, database, name))
+        schema.tables.append(table)
+        schema.pre_data.append(create)
+
+    # Stand-ins first, so the real views can be created in any order at the end.
+    for name in views:
+        columns = [_text(c) for (c,) in _rows(
+            connection,
+            "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s"
+            " ORDER BY ORDINAL_POSITION",
+            (database, name),
+        )]  # fmt: skip
+        select = ", ".join(f"1 AS {quote_identifier(column)}" for column in columns) or "1 AS `_`"
+        schema.pre_data.append(f"CREATE VIEW {quote_identifier(name)} AS SELECT {select}".encode())
+
+    for table in schema.tables:
+        triggers = _rows(
+            connection,
+            "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS"
+            " WHERE EVENT_OBJECT_SCHEMA = %s AND EVENT_OBJECT_TABLE = %s ORDER BY ACTION_ORDER, TRIGGER_NAME",
+            (database, table.name),
+        )
+        for (trigger,) in triggers:
+            row = _rows(connection, f"SHOW CREATE TRIGGER {quote_identifier(_text(trigger))}")[0]
+            # Trigger, sql_mode, SQL Original Statement, character_set_client, collation_connection, ...
+            schema.post_data += _with_settings(
+                kept(row[2]), sql_mode=_text(row[1]), charset=_text(row[3]), collation=_text(row[4])
+            )
+
+    for (event,) in _rows(
+        connection, "SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = %s ORDER BY 1", (database,)
+    ):
+        row = _rows(connection, f"SHOW CREATE EVENT {quote_identifier(_text(event))}")[0]
+        # Event, sql_mode, time_zone, Create Event, character_set_client, collation_connection, ...
+        schema.post_data += _with_settings(
+            kept(row[3]), sql_mode=_text(row[1]), time_zone=_text(row[2]), charset=_text(row[4]),
+            collation=_text(row[5]),
+        )  # fmt: skip
+
+    for routine, routine_type in _rows(
+        connection,
+        "SELECT ROUTINE_NAME, ROUTINE_TYPE FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = %s"
+        " ORDER BY ROUTINE_TYPE, ROUTINE_NAME",
+        (database,),
+    ):
+        kind = _text(routine_type)
+        if kind not in ("FUNCTION", "PROCEDURE"):
+            schema.not_dumped.append(f"{kind.lower()} {_text(routine)}")
+            continue
+        row = _rows(connection, f"SHOW CREATE {kind} {quote_identifier(_text(routine))}")[0]
+        # Name, sql_mode, Create Function/Procedure, character_set_client, collation_connection, ...
+        schema.post_data += _with_settings(
+            kept(row[2]), sql_mode=_text(row[1]), charset=_text(row[3]), collation=_text(row[4])
+        )
+
+    for name in views:
+        row = _rows(connection, f"SHOW CREATE VIEW {quote_identifier(name)}")[0]
+        # View, Create View, character_set_client, collation_connection
+        schema.post_data.append(f"DROP VIEW IF EXISTS {quote_identifier(name)}".encode())
+        schema.post_data += _with_settings(kept(row[1]), sql_mode="", charset=_text(row[2]), collation=_text(row[3]))
+    return schema
+
+
+def _columns(connection: pymysql.connections.Connection, database: str, table: str) -> list[Column]:
+    columns = []
+    for name, data_type, charset, extra, generation in _rows(
+        connection,
+        "SELECT COLUMN_NAME, DATA_TYPE, CHARACTER_SET_NAME, EXTRA, GENERATION_EXPRESSION"
+        " FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION",
+        (database, table),
+    ):
+        if generation:
+            continue  # computed by the server: an INSERT may not give it a value
+        if _text(extra or b"").upper() in ("ROW START", "ROW END"):
+            continue  # system versioning fills these itself
+        kind = _kind(_text(data_type).lower(), charset)
+        columns.append(Column(_text(name), kind))
+    return columns
+
+
+def _kind(data_type: str, charset: Any) -> str:
+    if data_type == "float":
+        return FLOAT
+    if data_type in _NUMERIC_TYPES:
+        return NUMBER
+    if data_type in _BINARY_TYPES or (charset is None and data_type in {"char", "varchar", "text"}):
+        return BINARY
+    return STRING
+
+
+def table_names(tables: Sequence[Table]) -> list[str]:
+    return [table.name for table in tables]
