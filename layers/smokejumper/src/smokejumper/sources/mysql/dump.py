@@ -46,15 +46,16 @@ import pymysql
 from smokejumper.artifact import ArtifactWriter
 from smokejumper.catalog import ArtifactRecord
 from smokejumper.errors import SmokejumperError
-from smokejumper.frames import DEFAULT_LEVEL, FrameWriter
+from smokejumper.frames import DEFAULT_LEVEL, FrameSection, FrameWriter
+from smokejumper.sources.background import BackgroundWriter
 from smokejumper.sources.mysql.connection import DRIVER_ERRORS, server_message
-from smokejumper.sources.mysql.schema import BINARY, FLOAT, NUMBER, Schema, Table, quote_identifier, read_schema
+from smokejumper.sources.mysql.rows import one_column_values
+from smokejumper.sources.mysql.schema import Schema, Table, quote_identifier, read_schema
 
 __all__ = ["DUMP_FILE", "DumpError", "DumpOptions", "ddl_frame", "dump_database", "split_ddl_frame"]
 
 DUMP_FILE = "dump.sql.zst"
 MAX_STATEMENT = 1024 * 1024
-FETCH_ROWS = 2000
 DELIMITER_START = b"DELIMITER ;;\n"
 STATEMENT_END = b"\n;;\n"
 DELIMITER_END = b"DELIMITER ;\n"
@@ -111,29 +112,6 @@ def split_ddl_frame(data: bytes) -> list[bytes]:
 
 # --- values -------------------------------------------------------------------------
 
-_ESCAPES = ((b"\\", b"\\\\"), (b"'", b"\\'"), (b"\0", b"\\0"), (b"\n", b"\\n"), (b"\r", b"\\r"), (b"\x1a", b"\\Z"))
-
-
-def _string(value: bytes) -> bytes:
-    # Each `in` test and replace runs in C; most values need none of them.
-    for raw, escaped in _ESCAPES:
-        if raw in value:
-            value = value.replace(raw, escaped)
-    return b"'" + value + b"'"
-
-
-def _binary(value: bytes) -> bytes:
-    return b"0x" + value.hex().encode() if value else b"''"
-
-
-def _as_is(value: bytes) -> bytes:
-    return value
-
-
-def _formatters(table: Table) -> list[Callable[[bytes], bytes]]:
-    by_kind = {NUMBER: _as_is, FLOAT: _as_is, BINARY: _binary}
-    return [by_kind.get(column.kind, _string) for column in table.columns]
-
 
 def _table_rows(
     connection: pymysql.connections.Connection, table: Table, write: Callable[[bytes], object], max_statement: int
@@ -144,24 +122,34 @@ def _table_rows(
     prefix = (
         f"INSERT INTO {table.quoted} ({', '.join(quote_identifier(c.name) for c in table.columns)}) VALUES ".encode()
     )
-    formatters = _formatters(table)
-    pairs = list(enumerate(formatters))
-    count = 0
+    # One field per row: the row's whole VALUES tuple, written by the server (see Column.literal).
+    tuple_sql = "CONCAT('(', " + ", ',', ".join(column.literal for column in table.columns) + ", ')')"
     batch: list[bytes] = []
     size = len(prefix)
+
+    def flush() -> None:
+        # Raw newlines can only be inside string literals: escaping them over the whole statement is
+        # escaping each string, and keeps every statement on one line (see Column.literal).
+        values = b",".join(batch)
+        if b"\n" in values:
+            values = values.replace(b"\n", b"\\n")
+        if b"\r" in values:
+            values = values.replace(b"\r", b"\\r")
+        write(prefix + values + b";\n")
+
+    def add(values: list[bytes]) -> None:
+        nonlocal batch, size
+        for text in values:
+            if batch and size + len(text) + 1 > max_statement:
+                flush()
+                batch, size = [], len(prefix)
+            batch.append(text)
+            size += len(text) + 1
+
     with connection.cursor(pymysql.cursors.SSCursor) as cursor:
-        cursor.execute(f"SELECT {', '.join(c.select for c in table.columns)} FROM {table.quoted}")
-        while rows := cursor.fetchmany(FETCH_ROWS):
-            for row in rows:
-                text = b"(" + b",".join(b"NULL" if row[i] is None else f(row[i]) for i, f in pairs) + b")"
-                if batch and size + len(text) + 1 > max_statement:
-                    write(prefix + b",".join(batch) + b";\n")
-                    batch, size = [], len(prefix)
-                batch.append(text)
-                size += len(text) + 1
-            count += len(rows)
+        count = one_column_values(cursor, f"SELECT {tuple_sql} FROM {table.quoted}", add)
     if batch:
-        write(prefix + b",".join(batch) + b";\n")
+        flush()
     return count
 
 
@@ -271,18 +259,31 @@ def _write_frames(
     frames.write_frame(
         "pre-data", ddl_frame(schema.pre_data), meta={"kind": "pre-data", "statements": len(schema.pre_data)}
     )
-    for table in schema.tables:
-        with frames.frame(table.name) as section:
-            section.rows = _table_rows(connection, table, section.write, options.max_statement)
-            section.meta = {
-                "kind": "table",
-                "table": table.name,
-                "engine": table.engine,
-                "columns": [column.name for column in table.columns],
-                **_create_statement(table.create),
-            }
-        if on_table:
-            on_table(table.name, section.rows or 0, section.uncompressed_size)
+    # Compression, hashing and the upload run on a worker thread while the next rows arrive.
+    background = BackgroundWriter()
+    try:
+        for table in schema.tables:
+            with frames.frame(table.name) as section:
+
+                def write(data: bytes, section: FrameSection = section) -> None:
+                    background.submit(section.write, data)
+
+                section.rows = _table_rows(connection, table, write, options.max_statement)
+                background.drain()  # the frame may end only after all its data is written
+                section.meta = {
+                    "kind": "table",
+                    "table": table.name,
+                    "engine": table.engine,
+                    "columns": [column.name for column in table.columns],
+                    **_create_statement(table.create),
+                }
+            if on_table:
+                on_table(table.name, section.rows or 0, section.uncompressed_size)
+    except BaseException:
+        background.settle()  # no write in flight when the upload is aborted
+        raise
+    finally:
+        background.close()
     frames.write_frame(
         "post-data", ddl_frame(schema.post_data), meta={"kind": "post-data", "statements": len(schema.post_data)}
     )

@@ -50,12 +50,33 @@ def quote_identifier(name: str) -> str:
 class Column:
     name: str
     kind: str  # NUMBER, STRING, BINARY or FLOAT
+    charset: str | None = None  # of a string column
 
     @property
-    def select(self) -> str:
+    def literal(self) -> str:
+        """SQL the server evaluates to this column's value as an SQL literal (NULL included).
+
+        The server writes the literals (in C, where it already has the value)
+        so the dump reads one field per row instead of converting every value
+        in Python:
+        - numbers as their text (exact for integers and DECIMAL);
+        - FLOAT as its DOUBLE value: a FLOAT's own text has only 6 significant digits;
+        - strings through QUOTE (which escapes backslash, quote, NUL and Ctrl-Z), converted
+          to utf8mb4 first when stored in another character set. Raw newlines and carriage
+          returns are left for the dump to escape over whole statements (only string
+          literals can hold them), which costs the server nothing;
+        - binary strings, BIT and spatial values as 0x hex ('' when empty).
+        """
         quoted = quote_identifier(self.name)
-        # A FLOAT's text form has 6 significant digits; as a DOUBLE it has all of them.
-        return f"CAST({quoted} AS DOUBLE)" if self.kind == FLOAT else quoted
+        if self.kind == NUMBER:
+            return f"IFNULL({quoted}, 'NULL')"
+        if self.kind == FLOAT:
+            return f"IFNULL(CAST({quoted} AS DOUBLE), 'NULL')"
+        if self.kind == BINARY:
+            return f"IF({quoted} IS NULL, 'NULL', IF(LENGTH({quoted}) = 0, '''''', CONCAT('0x', HEX({quoted}))))"
+        if self.charset not in (None, "utf8mb4"):
+            return f"QUOTE(CONVERT({quoted} USING utf8mb4))"
+        return f"QUOTE({quoted})"  # QUOTE(NULL) is the word NULL, unquoted
 
 
 @dataclass
@@ -229,7 +250,7 @@ def _columns(connection: pymysql.connections.Connection, database: str, table: s
         if _text(extra or b"").upper() in ("ROW START", "ROW END"):
             continue  # system versioning fills these itself
         kind = _kind(_text(data_type).lower(), charset)
-        columns.append(Column(_text(name), kind))
+        columns.append(Column(_text(name), kind, _text(charset) if charset else None))
     return columns
 
 
