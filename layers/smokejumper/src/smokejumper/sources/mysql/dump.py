@@ -79,6 +79,13 @@ FOOTER = [
 ]
 
 
+HISTORY_ON = (
+    b"SET @saved_insert_history = @@session.system_versioning_insert_history,"
+    b" @@session.system_versioning_insert_history = 1;\n"
+)
+HISTORY_OFF = b"SET @@session.system_versioning_insert_history = @saved_insert_history;\n"
+
+
 class DumpError(SmokejumperError):
     """The dump failed; nothing was stored."""
 
@@ -119,11 +126,11 @@ def _table_rows(
     """Write the table's rows as INSERT lines; returns the row count."""
     if not table.columns:
         return 0
-    prefix = (
-        f"INSERT INTO {table.quoted} ({', '.join(quote_identifier(c.name) for c in table.columns)}) VALUES ".encode()
-    )
+    columns = table.columns + table.history
+    prefix = f"INSERT INTO {table.quoted} ({', '.join(quote_identifier(c.name) for c in columns)}) VALUES ".encode()
     # One field per row: the row's whole VALUES tuple, written by the server (see Column.literal).
-    tuple_sql = "CONCAT('(', " + ", ',', ".join(column.literal for column in table.columns) + ", ')')"
+    tuple_sql = "CONCAT('(', " + ", ',', ".join(column.literal for column in columns) + ", ')')"
+    source = f"{table.quoted} FOR SYSTEM_TIME ALL" if table.history else table.quoted
     batch: list[bytes] = []
     size = len(prefix)
 
@@ -146,10 +153,14 @@ def _table_rows(
             batch.append(text)
             size += len(text) + 1
 
+    if table.history:  # history rows keep their own row_start and row_end (MariaDB 10.11+)
+        write(HISTORY_ON)
     with connection.cursor(pymysql.cursors.SSCursor) as cursor:
-        count = one_column_values(cursor, f"SELECT {tuple_sql} FROM {table.quoted}", add)
+        count = one_column_values(cursor, f"SELECT {tuple_sql} FROM {source}", add)
     if batch:
         flush()
+    if table.history:
+        write(HISTORY_OFF)
     return count
 
 

@@ -85,6 +85,9 @@ class Table:
     engine: str
     create: bytes  # SHOW CREATE TABLE
     columns: list[Column]  # the ones a row is written with: generated columns take no value
+    # A system-versioned table's period columns: its rows are dumped with their history
+    # (FOR SYSTEM_TIME ALL), and restored with system_versioning_insert_history.
+    history: list[Column] = field(default_factory=list)
 
     @property
     def quoted(self) -> str:
@@ -160,23 +163,28 @@ def read_schema(connection: pymysql.connections.Connection, database: str, *, de
         (database,),
     )
     views = []
+    sequences: list[bytes] = []
     for raw_name, raw_type, raw_engine in objects:
         name, table_type = _text(raw_name), _text(raw_type)
         if table_type == "VIEW":
             views.append(name)
             continue
         if table_type == "SEQUENCE":
-            schema.not_dumped.append(f"sequence {name} (MariaDB SEQUENCE objects are not dumped yet)")
+            sequences += _sequence(connection, name)
             continue
         if table_type not in _DATA_TABLE_TYPES:
             schema.not_dumped.append(f"{table_type.lower()} {name}")
             continue
-        if table_type == "SYSTEM VERSIONED":
-            schema.not_dumped.append(f"the history rows of system-versioned table {name} (current rows are dumped)")
         create = _rows(connection, f"SHOW CREATE TABLE {quote_identifier(name)}")[0][1]
-        table = Table(name, _text(raw_engine or ""), create, _columns(connection, database, name))
+        columns, period = _columns(connection, database, name)
+        table = Table(name, _text(raw_engine or ""), create, columns)
+        if table_type == "SYSTEM VERSIONED":
+            # Implicit period columns are hidden, and are called row_start and row_end.
+            table.history = period or [Column("row_start", STRING), Column("row_end", STRING)]
         schema.tables.append(table)
         schema.pre_data.append(create)
+    # Sequences first: a table's DEFAULT may take NEXT VALUE FOR one of them.
+    schema.pre_data[1:1] = sequences
 
     # Stand-ins first, so the real views can be created in any order at the end.
     for name in views:
@@ -237,21 +245,33 @@ def read_schema(connection: pymysql.connections.Connection, database: str, *, de
     return schema
 
 
-def _columns(connection: pymysql.connections.Connection, database: str, table: str) -> list[Column]:
-    columns = []
-    for name, data_type, charset, extra, generation in _rows(
+def _sequence(connection: pymysql.connections.Connection, name: str) -> list[bytes]:
+    """A MariaDB SEQUENCE and where it stands, as mysqldump writes them."""
+    quoted = quote_identifier(name)
+    create = _rows(connection, f"SHOW CREATE SEQUENCE {quoted}")[0][1]
+    (next_value,) = _rows(connection, f"SELECT next_not_cached_value FROM {quoted}")[0]
+    return [create, f"DO SETVAL({quoted}, {int(next_value)}, 0)".encode()]
+
+
+def _columns(
+    connection: pymysql.connections.Connection, database: str, table: str
+) -> tuple[list[Column], list[Column]]:
+    """The columns a row is written with, and the system-versioning period columns."""
+    columns, period = [], []
+    for name, data_type, charset, generation in _rows(
         connection,
-        "SELECT COLUMN_NAME, DATA_TYPE, CHARACTER_SET_NAME, EXTRA, GENERATION_EXPRESSION"
+        "SELECT COLUMN_NAME, DATA_TYPE, CHARACTER_SET_NAME, GENERATION_EXPRESSION"
         " FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION",
         (database, table),
     ):
+        if generation and _text(generation).upper() in ("ROW START", "ROW END"):
+            period.append(Column(_text(name), STRING))
+            continue
         if generation:
             continue  # computed by the server: an INSERT may not give it a value
-        if _text(extra or b"").upper() in ("ROW START", "ROW END"):
-            continue  # system versioning fills these itself
         kind = _kind(_text(data_type).lower(), charset)
         columns.append(Column(_text(name), kind, _text(charset) if charset else None))
-    return columns
+    return columns, period
 
 
 def _kind(data_type: str, charset: Any) -> str:
