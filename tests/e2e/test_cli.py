@@ -145,6 +145,15 @@ def test_demo_runs_end_to_end(tmp_path):
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert gone.stdout.strip() == "0", "the demo drops its databases"
+    assert result.stdout.count("orgs/spaces/apps [20, 200, 5000] -> [20, 200, 5000]") == 2, "and a MySQL one"
+    gone = subprocess.run(
+        ["mysql", "--no-defaults", "-h", "127.0.0.1", "-u", "root", "-N", "-e",
+         "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE 'smokejumper\\_demo\\_%'"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert gone.stdout.strip() == "0", "the demo drops its MySQL databases"
+    assert "keys 299 -> 299" in result.stdout, "an etcd snapshot restored through the kit"
+    assert (tmp_path / "demo" / "etcd-restore-kit" / "RUNBOOK.md").is_file()
     local = tmp_path / "demo" / "store"
     listed = json.loads(run("runs", "list", "--store", str(local), "--json").stdout)
     assert listed["runs"], "the demo leaves runs to explore"

@@ -575,14 +575,23 @@ def print_restore_summary(summary: Any, *, as_json: bool) -> None:
     show_default=True,
     help="A PostgreSQL server the demo may create two databases on (smokejumper_demo_*).",
 )
-@click.option("--keep-databases", is_flag=True, help="Leave the demo's PostgreSQL databases for a look around.")
-def demo(workdir: Path, postgres_dsn: str, keep_databases: bool) -> None:
+@click.option(
+    "--mysql",
+    "mysql_dsn",
+    default="mysql://root@127.0.0.1:3306/mysql",
+    show_default=True,
+    help="A MySQL/MariaDB server the demo may create two databases on (smokejumper_demo_*).",
+)
+@click.option("--keep-databases", is_flag=True, help="Leave the demo's databases for a look around.")
+def demo(workdir: Path, postgres_dsn: str, mysql_dsn: str, keep_databases: bool) -> None:
     """Run the whole product on one machine: emulated AWS (moto), no account needed.
 
-    Uses the example plan embedded in the package, and a real PostgreSQL server
-    for a backup and restore (it creates databases smokejumper_demo_ccdb and
-    smokejumper_demo_restored there, and drops them at the end unless
-    --keep-databases). Safe to run again.
+    Uses the example plan embedded in the package; real PostgreSQL and MySQL
+    servers for a backup and restore each (it creates databases
+    smokejumper_demo_ccdb and smokejumper_demo_restored on both, and drops them
+    at the end unless --keep-databases); and a private etcd it starts on a free
+    loopback port (snapshot, offline inspection, a restore kit run for real;
+    the kit is left in WORKDIR/etcd-restore-kit). Safe to run again.
 
     \b
     Example:
@@ -590,7 +599,7 @@ def demo(workdir: Path, postgres_dsn: str, keep_databases: bool) -> None:
     """
     from smokejumper.demo import run_demo
 
-    run_demo(workdir, out, postgres_dsn, keep_databases=keep_databases)
+    run_demo(workdir, out, postgres_dsn, mysql_dsn, keep_databases=keep_databases)
 
 
 def _register_subcommands() -> None:

@@ -4,8 +4,10 @@ What it shows today (the skeleton; each engine issue makes a step real):
 a bucket built as the stack builds it, a history of nightly runs written
 through the real store, frame, artifact and catalog code, listing, a full
 verify, the retention decision, a local copy verified again, and a tampered
-copy that verify rejects. Artifacts hold *sample* data until the PostgreSQL,
-MySQL and etcd sources land; they are labelled engine "sample".
+copy that verify rejects (those nightly runs hold *sample* data, labelled
+engine "sample", until the workflows land). Then real backups to the
+emulated bucket and restores from it: PostgreSQL and MySQL databases on the
+local servers, and a private etcd (snapshot, offline inspection, restore kit).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from rich.markup import escape
 
 from smokejumper.artifact import ArtifactWriter
 from smokejumper.catalog import ArtifactRef, RunManifest, list_runs, new_run_id, run_dir, write_manifest
+from smokejumper.demo_engines import demo_etcd, demo_mysql
 from smokejumper.local import create_backup_bucket, emulated_aws
 from smokejumper.plan import Plan, example_plan_path, load_plan
 from smokejumper.retention import decide
@@ -175,7 +178,9 @@ def _backup_and_restore(
         console.print(f"   a copy of the artifact: {local.url}  (zstd -dc dump.sql.zst | psql ...)", markup=False)
 
 
-def run_demo(workdir: Path, console: Console, postgres_dsn: str, *, keep_databases: bool = False) -> None:
+def run_demo(
+    workdir: Path, console: Console, postgres_dsn: str, mysql_dsn: str, *, keep_databases: bool = False
+) -> None:
     step = 0
 
     def say(title: str) -> None:
@@ -254,6 +259,8 @@ def run_demo(workdir: Path, console: Console, postgres_dsn: str, *, keep_databas
         raise AssertionError("verify accepted a tampered artifact")
 
     demo_postgres(console, say, postgres_dsn, workdir, keep_databases=keep_databases)
+    demo_mysql(console, say, mysql_dsn, keep_databases=keep_databases)
+    demo_etcd(console, say, workdir)
 
     console.print("\n[bold green]Demo complete.[/] Try:")
     console.print(f"   smokejumper runs list --store {local.url}", markup=False)

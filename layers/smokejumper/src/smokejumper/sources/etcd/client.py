@@ -379,6 +379,16 @@ class EtcdClient:
         request = etcdrpc.RangeRequest(key=b"\0", range_end=b"\0", count_only=True, revision=revision or 0)
         return int(self._call(self._client.kvstub.Range, request).count)
 
+    def put(self, key: bytes, value: bytes) -> int:
+        """Write one key; returns the new revision (the demo loads its sample keys with it)."""
+        response = self._call(self._client.kvstub.Put, etcdrpc.PutRequest(key=key, value=value))
+        return int(response.header.revision)
+
+    def delete(self, key: bytes) -> int:
+        """Delete one key; returns how many were deleted."""
+        response = self._call(self._client.kvstub.DeleteRange, etcdrpc.DeleteRangeRequest(key=key))
+        return int(response.deleted)
+
     def snapshot(self, *, timeout: float | None = None) -> Iterator[SnapshotChunk]:
         """The Maintenance.Snapshot stream: the database in ~32 KiB pieces, then its 32-byte sha256.
 
