@@ -7,6 +7,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.markup import escape
@@ -14,7 +15,9 @@ from rich.table import Table
 
 from smokejumper.cli import byte_progress, err, human_size, json_option, out, print_json
 from smokejumper.errors import NotFoundError, UsageError
-from smokejumper.sources.etcd.offline import EtcdSnapshot
+
+if TYPE_CHECKING:  # the etcd modules load gRPC: only the commands that need them import them
+    from smokejumper.sources.etcd.offline import EtcdSnapshot
 
 SNAPSHOT_URL_HELP = (
     "an etcd artifact directory (s3://BUCKET/.../etcd/CLUSTER, file:///DIR, or a path), "
@@ -30,7 +33,7 @@ def etcd() -> None:
 @contextmanager
 def opened_snapshot(url: str, *, quiet: bool) -> Iterator[EtcdSnapshot]:
     """Fetch (checking every frame), check the trailer, open; the private temp copy goes away after."""
-    from smokejumper.sources.etcd.offline import fetch_snapshot, scratch_directory
+    from smokejumper.sources.etcd.offline import EtcdSnapshot, fetch_snapshot, scratch_directory
 
     with scratch_directory() as scratch:
         with byte_progress("fetching", 0, enabled=not quiet) as advance:

@@ -23,7 +23,7 @@ from pymysql.protocol import MysqlPacket
 
 __all__ = ["one_column_values"]
 
-CHUNK = 1024 * 1024
+CHUNK = 256 * 1024
 MAX_PACKET = 0xFFFFFF  # a payload this long continues in the next packet
 _HEADER = struct.Struct("<HBB")  # payload length (low 16 bits, high 8 bits), sequence number
 
@@ -97,6 +97,8 @@ def _read_rows(connection: pymysql.connections.Connection, result: object) -> It
                     continued = []
             elif first < 0xFB:
                 values.append(data[position + 5 : end])
+            elif first == 0xFC:  # 251 to 65535 bytes: most rows of a real table
+                values.append(data[position + 7 : end])
             elif first == 0xFE and length < 9:  # EOF: the last row was sent
                 if end != size:
                     raise pymysql.err.InternalError("data after the end of a result set")
