@@ -8,11 +8,15 @@ and GTID set are recorded when the server has them. Tables whose engine is
 not transactional (MyISAM, Aria, MEMORY) cannot be read consistently this
 way: they are named in `artifact.json` and on the command line.
 
-No table is locked ahead of its turn: a metadata lock held for the whole
-dump would make any ALTER wait, and every writer queue behind that ALTER.
-So a table dropped or altered before the dump reads it makes the dump fail
-("doesn't exist", "definition has changed"), with nothing stored, rather
-than yield a mix of old schema and missing rows; run it again.
+No table stays locked: reading a table in a transaction takes a metadata
+lock until the transaction ends, which would make any ALTER of it wait for
+the whole dump, and every writer queue behind that ALTER. As mysqldump
+--single-transaction does, the dump sets a savepoint once the snapshot is
+open and rolls back to it after reading the schema and after each table,
+which releases those locks and keeps the snapshot. So a table dropped or
+altered before the dump reads it makes the dump fail ("doesn't exist",
+"definition has changed"), with nothing stored, rather than yield a mix of
+old schema and missing rows; run it again.
 
 The dump file is zstd frames, each plain SQL for the `mysql` client:
 `header` (session settings: utf8mb4, UTC, no key checks, sql_mode), `pre-data`
@@ -36,7 +40,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -49,12 +53,13 @@ from smokejumper.errors import SmokejumperError
 from smokejumper.frames import DEFAULT_LEVEL, FrameWriter
 from smokejumper.sources.mysql.connection import DRIVER_ERRORS, server_message
 from smokejumper.sources.mysql.rows import one_column_values
-from smokejumper.sources.mysql.schema import Schema, Table, quote_identifier, read_schema
+from smokejumper.sources.mysql.schema import BINARY, FLOAT, NUMBER, Column, Schema, Table, quote_identifier, read_schema
 
 __all__ = ["DUMP_FILE", "DumpError", "DumpOptions", "ddl_frame", "dump_database", "split_ddl_frame"]
 
 DUMP_FILE = "dump.sql.zst"
 MAX_STATEMENT = 1024 * 1024
+SAVEPOINT = "smokejumper_dump"
 DELIMITER_START = b"DELIMITER ;;\n"
 STATEMENT_END = b"\n;;\n"
 DELIMITER_END = b"DELIMITER ;\n"
@@ -100,31 +105,44 @@ TableProgress = Callable[[str, int, int], None]
 """Called after each table with (table, rows, uncompressed bytes)."""
 
 
-def ddl_frame(statements: Iterable[bytes]) -> bytes:
-    return DELIMITER_START + b"".join(statement + STATEMENT_END for statement in statements) + DELIMITER_END
+def ddl_frame(statements: list[bytes]) -> tuple[bytes, dict[str, Any]]:
+    """A DDL frame's text, and the index entries our restore splits it with: each statement's
+    length, so that a body holding a line `;;` (which the mysql client would cut) is still exact."""
+    data = DELIMITER_START + b"".join(statement + STATEMENT_END for statement in statements) + DELIMITER_END
+    return data, {"statements": len(statements), "lengths": [len(statement) for statement in statements]}
 
 
-def split_ddl_frame(data: bytes) -> list[bytes]:
-    """The statements of a DDL frame (the inverse of `ddl_frame`)."""
+def split_ddl_frame(data: bytes, lengths: list[int]) -> list[bytes]:
+    """The statements of a DDL frame (the inverse of `ddl_frame`), cut at the recorded lengths."""
     if not data.startswith(DELIMITER_START) or not data.endswith(DELIMITER_END):
         raise ValueError("not a DDL frame")
-    body = data[len(DELIMITER_START) : len(data) - len(DELIMITER_END)]
-    if not body:
-        return []
-    if not body.endswith(STATEMENT_END):
-        raise ValueError("a DDL frame's last statement is not terminated")
-    return body[: -len(STATEMENT_END)].split(STATEMENT_END)
+    statements, position = [], len(DELIMITER_START)
+    for length in lengths:
+        end = position + length
+        if data[end : end + len(STATEMENT_END)] != STATEMENT_END:
+            raise ValueError(f"statement {len(statements) + 1} does not end where the index says")
+        statements.append(data[position:end])
+        position = end + len(STATEMENT_END)
+    if position != len(data) - len(DELIMITER_END):
+        raise ValueError("the DDL frame holds more than its index lists")
+    return statements
 
 
 # --- values -------------------------------------------------------------------------
 
 
 def _table_rows(
-    connection: pymysql.connections.Connection, table: Table, write: Callable[[bytes], object], max_statement: int
+    connection: pymysql.connections.Connection,
+    table: Table,
+    write: Callable[[bytes], object],
+    max_statement: int,
+    max_allowed_packet: int,
 ) -> int:
     """Write the table's rows as INSERT lines; returns the row count."""
     if not table.columns:
         return 0
+    if not table.bounded(max_allowed_packet):
+        return _raw_table_rows(connection, table, write, max_statement)
     columns = table.columns + table.history
     prefix = f"INSERT INTO {table.quoted} ({', '.join(quote_identifier(c.name) for c in columns)}) VALUES ".encode()
     # One field per row: the row's whole VALUES tuple, written by the server (see Column.literal).
@@ -168,6 +186,58 @@ def _table_rows(
     return count
 
 
+_ESCAPES = ((b"\\", b"\\\\"), (b"'", b"\\'"), (b"\0", b"\\0"), (b"\n", b"\\n"), (b"\r", b"\\r"), (b"\x1a", b"\\Z"))
+
+
+def _escaped(value: bytes) -> bytes:
+    # Each `in` test and replace runs in C; most values need none of them.
+    for raw, escaped in _ESCAPES:
+        if raw in value:
+            value = value.replace(raw, escaped)
+    return b"'" + value + b"'"
+
+
+def _raw_formatter(column: Column) -> Callable[[bytes], bytes]:
+    if column.kind in (NUMBER, FLOAT):
+        return lambda value: value
+    if column.kind == BINARY:
+        return lambda value: b"0x" + value.hex().encode() if value else b"''"
+    if column.charset not in (None, "utf8mb4"):
+        introducer = f"_{column.charset}".encode()
+        return lambda value: introducer + (b" 0x" + value.hex().encode() if value else b"''")
+    return _escaped
+
+
+def _raw_table_rows(
+    connection: pymysql.connections.Connection, table: Table, write: Callable[[bytes], object], max_statement: int
+) -> int:
+    """The slower way, for tables whose rows may not fit in one server packet as SQL text (MEDIUM/LONG
+    TEXT/BLOB columns): the values themselves are read, and written as literals here."""
+    columns = table.columns + table.history
+    prefix = f"INSERT INTO {table.quoted} ({', '.join(quote_identifier(c.name) for c in columns)}) VALUES ".encode()
+    formatters = list(enumerate(_raw_formatter(column) for column in columns))
+    source = f"{table.quoted} FOR SYSTEM_TIME ALL" if table.history else table.quoted
+    count, batch, size = 0, [], len(prefix)
+    if table.history:
+        write(HISTORY_ON)
+    with connection.cursor(pymysql.cursors.SSCursor) as cursor:
+        cursor.execute(f"SELECT {', '.join(c.raw_select for c in columns)} FROM {source}")
+        while rows := cursor.fetchmany(500):
+            for row in rows:
+                text = b"(" + b",".join(b"NULL" if row[i] is None else f(row[i]) for i, f in formatters) + b")"
+                if batch and size + len(text) + 1 > max_statement:
+                    write(prefix + b",".join(batch) + b";\n")
+                    batch, size = [], len(prefix)
+                batch.append(text)
+                size += len(text) + 1
+            count += len(rows)
+    if batch:
+        write(prefix + b",".join(batch) + b";\n")
+    if table.history:
+        write(HISTORY_OFF)
+    return count
+
+
 # --- the dump -----------------------------------------------------------------------
 
 
@@ -195,11 +265,18 @@ def _variable(connection: pymysql.connections.Connection, sql: str) -> str | Non
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+def release_locks(connection: pymysql.connections.Connection) -> None:
+    """Let go of the metadata locks taken since the savepoint; the snapshot stays."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"ROLLBACK TO SAVEPOINT {SAVEPOINT}")
+
+
 def begin_snapshot(connection: pymysql.connections.Connection) -> dict[str, Any]:
     """Start the consistent-snapshot transaction and say where in time it stands."""
     _session(connection)
     with connection.cursor() as cursor:
         cursor.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT")
+        cursor.execute(f"SAVEPOINT {SAVEPOINT}")
     point: dict[str, Any] = {
         "isolation": "REPEATABLE READ, consistent snapshot",
         "server_time": _variable(connection, "SELECT DATE_FORMAT(UTC_TIMESTAMP(6), '%Y-%m-%dT%H:%i:%s.%fZ')"),
@@ -237,12 +314,15 @@ def dump_database(
         writer.source = {"engine": "mysql", "database": database, **server_identity(connection)}
         point = begin_snapshot(connection)
         schema = read_schema(connection, database, definers=options.definers)
+        release_locks(connection)
         inconsistent = [table.name for table in schema.tables if not table.transactional]
         writer.snapshot_point = {**point, "taken_at": datetime.now(UTC).isoformat()}
         with writer.data_file(DUMP_FILE, level=options.compression_level) as frames:
             _write_frames(connection, frames, schema, options, on_table)
         with connection.cursor() as cursor:
-            cursor.execute("COMMIT")
+            # ROLLBACK, not COMMIT: the dump changed nothing, and MariaDB would write the
+            # transaction's SAVEPOINT to the binlog on COMMIT (a GTID of our own on the source).
+            cursor.execute("ROLLBACK")
     except DRIVER_ERRORS as exc:
         raise DumpError(
             f"dump of {database or 'the database'} failed, nothing was stored: {server_message(exc)}",
@@ -270,15 +350,16 @@ def _write_frames(
     options: DumpOptions,
     on_table: TableProgress | None,
 ) -> None:
-    frames.write_frame("header", ddl_frame(HEADER), meta={"kind": "header", "statements": len(HEADER)})
-    frames.write_frame(
-        "pre-data", ddl_frame(schema.pre_data), meta={"kind": "pre-data", "statements": len(schema.pre_data)}
-    )
+    max_packet = int(_variable(connection, "SELECT @@max_allowed_packet") or 16 * 1024 * 1024)
+    for kind, statements in (("header", HEADER), ("pre-data", schema.pre_data)):
+        data, index = ddl_frame(statements)
+        frames.write_frame(kind, data, meta={"kind": kind, **index})
     # Written inline: a worker thread for compression measured slower here (1.80 s against
     # 1.53 s for 400k rows): the server, this loop and a third thread then share two cores.
     for table in schema.tables:
         with frames.frame(table.name) as section:
-            section.rows = _table_rows(connection, table, section.write, options.max_statement)
+            section.rows = _table_rows(connection, table, section.write, options.max_statement, max_packet)
+            release_locks(connection)
             section.meta = {
                 "kind": "table",
                 "table": table.name,
@@ -288,7 +369,6 @@ def _write_frames(
             }
         if on_table:
             on_table(table.name, section.rows or 0, section.uncompressed_size)
-    frames.write_frame(
-        "post-data", ddl_frame(schema.post_data), meta={"kind": "post-data", "statements": len(schema.post_data)}
-    )
-    frames.write_frame("footer", ddl_frame(FOOTER), meta={"kind": "footer", "statements": len(FOOTER)})
+    for kind, statements in (("post-data", schema.post_data), ("footer", FOOTER)):
+        data, index = ddl_frame(statements)
+        frames.write_frame(kind, data, meta={"kind": kind, **index})

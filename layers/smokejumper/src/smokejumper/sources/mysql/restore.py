@@ -135,12 +135,10 @@ def _lines(chunks: Iterator[bytes]) -> Iterator[bytes]:
 
 
 def _apply_ddl(connection: pymysql.connections.Connection, store: Store, key: str, frame: FrameEntry) -> None:
-    statements = split_ddl_frame(b"".join(read_frame(store, key, frame)))
-    if len(statements) != int(frame.meta.get("statements", -1)):
-        raise IntegrityError(
-            f"frame {frame.name!r} splits into {len(statements)} statements, the index says "
-            f"{frame.meta.get('statements')}"
-        )
+    try:
+        statements = split_ddl_frame(b"".join(read_frame(store, key, frame)), list(frame.meta["lengths"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise IntegrityError(f"frame {frame.name!r} does not match its index: {exc}") from exc
     for statement in statements:
         _execute(connection, statement)
 

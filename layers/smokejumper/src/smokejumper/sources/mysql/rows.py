@@ -37,8 +37,12 @@ def _value(payload: bytes | memoryview) -> bytes:
     """The one length-encoded string a row payload holds."""
     first = payload[0]
     skip = 1 if first < 0xFB else {0xFC: 3, 0xFD: 4, 0xFE: 9}.get(first)
-    if skip is None:  # 0xFB is NULL: the dump's tuples are never NULL
-        raise pymysql.err.InternalError("unexpected NULL in a one-column result")
+    if skip is None:
+        # 0xFB is NULL. The dump's tuples never are, unless the server gave up building one:
+        # a result longer than max_allowed_packet becomes NULL (with warning 1301).
+        raise pymysql.err.DataError(
+            1301, "the server could not build a row's SQL text: it is longer than max_allowed_packet"
+        )
     return bytes(payload[skip:])
 
 
@@ -57,10 +61,26 @@ def one_column_values(cursor: pymysql.cursors.SSCursor, sql: str, on_rows: Calla
         connection._sock.settimeout(connection._read_timeout)
         connection._current_timeout = connection._read_timeout
     count = 0
-    for values in _read_rows(connection, result):
-        count += len(values)
-        on_rows(values)
+    try:
+        for values in _read_rows(connection, result):
+            count += len(values)
+            on_rows(values)
+    except pymysql.err.MySQLError as exc:
+        if connection._sock is not None and result.unbuffered_active:  # type: ignore[attr-defined]
+            _abandon(connection, result)
+        raise exc
+    except BaseException:
+        # Bytes of this result are still in our buffer or on the wire: PyMySQL could not read
+        # the next reply correctly, so the connection is closed and the original error kept.
+        _abandon(connection, result)
+        raise
     return count
+
+
+def _abandon(connection: pymysql.connections.Connection, result: object) -> None:
+    result.unbuffered_active = False  # type: ignore[attr-defined]
+    result.connection = None  # type: ignore[attr-defined]
+    connection._force_close()
 
 
 def _read_rows(connection: pymysql.connections.Connection, result: object) -> Iterator[list[bytes]]:

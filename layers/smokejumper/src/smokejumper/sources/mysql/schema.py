@@ -18,7 +18,8 @@ asked for: the restoring user then owns them and needs no other accounts.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +41,7 @@ _ACCOUNT_PART = rb"(?:`(?:[^`]|``)*`|'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|[^\s@`'\
 # DEFINER=user@host in any quoting (backquotes; double quotes under ANSI_QUOTES; none), then a space.
 _DEFINER = re.compile(rb"(?<=\s)DEFINER\s*=\s*" + _ACCOUNT_PART + rb"(?:@" + _ACCOUNT_PART + rb")?\s")
 _DATA_TABLE_TYPES = ("BASE TABLE", "SYSTEM VERSIONED")
+CHARSET_NAME = re.compile(r"^[a-z0-9_]+$")  # written into SQL as an introducer
 
 
 def quote_identifier(name: str) -> str:
@@ -51,6 +53,7 @@ class Column:
     name: str
     kind: str  # NUMBER, STRING, BINARY or FLOAT
     charset: str | None = None  # of a string column
+    max_bytes: int = 64  # the longest value it can hold, in bytes
 
     @property
     def literal(self) -> str:
@@ -61,11 +64,14 @@ class Column:
         in Python:
         - numbers as their text (exact for integers and DECIMAL);
         - FLOAT as its DOUBLE value: a FLOAT's own text has only 6 significant digits;
-        - strings through QUOTE (which escapes backslash, quote, NUL and Ctrl-Z), converted
-          to utf8mb4 first when stored in another character set. Raw newlines and carriage
-          returns are left for the dump to escape over whole statements (only string
-          literals can hold them), which costs the server nothing;
+        - utf8mb4 strings through QUOTE (which escapes backslash, quote, NUL and Ctrl-Z). Raw
+          newlines and carriage returns are left for the dump to escape over whole statements
+          (only string literals can hold them), which costs the server nothing;
+        - strings in any other character set as their stored bytes, `_latin1 0x...`: converting
+          them would turn bytes with no utf8mb4 equivalent into `?`;
         - binary strings, BIT and spatial values as 0x hex ('' when empty).
+        A literal can outgrow the server's max_allowed_packet only in a table with MEDIUM/LONG
+        TEXT/BLOB columns (see `Table.bounded`); those tables are read raw instead.
         """
         quoted = quote_identifier(self.name)
         if self.kind == NUMBER:
@@ -75,8 +81,23 @@ class Column:
         if self.kind == BINARY:
             return f"IF({quoted} IS NULL, 'NULL', IF(LENGTH({quoted}) = 0, '''''', CONCAT('0x', HEX({quoted}))))"
         if self.charset not in (None, "utf8mb4"):
-            return f"QUOTE(CONVERT({quoted} USING utf8mb4))"
+            introducer = f"_{self.charset}"
+            empty = f"'{introducer}'''''"  # the SQL text _latin1'' as a string literal
+            return (
+                f"IF({quoted} IS NULL, 'NULL', IF(LENGTH({quoted}) = 0, {empty},"
+                f" CONCAT('{introducer} 0x', HEX({quoted}))))"
+            )
         return f"QUOTE({quoted})"  # QUOTE(NULL) is the word NULL, unquoted
+
+    @property
+    def raw_select(self) -> str:
+        """What the raw read selects: the value itself (a FLOAT as DOUBLE, other charsets as bytes)."""
+        quoted = quote_identifier(self.name)
+        if self.kind == FLOAT:
+            return f"CAST({quoted} AS DOUBLE)"
+        if self.kind == STRING and self.charset not in (None, "utf8mb4"):
+            return f"CAST({quoted} AS BINARY)"
+        return quoted
 
 
 @dataclass
@@ -92,6 +113,10 @@ class Table:
     @property
     def quoted(self) -> str:
         return quote_identifier(self.name)
+
+    def bounded(self, max_allowed_packet: int) -> bool:
+        """Whether every row's literal text surely fits in one server packet (hex doubles a value)."""
+        return sum(2 * column.max_bytes + 16 for column in self.columns + self.history) < max_allowed_packet
 
     @property
     def transactional(self) -> bool:
@@ -197,6 +222,21 @@ def read_schema(connection: pymysql.connections.Connection, database: str, *, de
         select = ", ".join(f"1 AS {quote_identifier(column)}" for column in columns) or "1 AS `_`"
         schema.pre_data.append(f"CREATE VIEW {quote_identifier(name)} AS SELECT {select}".encode())
 
+    # Stored programs and views are kept in the character set of the client that created them;
+    # with binary results their text comes back as created, to replay under that same charset
+    # (mysqldump does the same). Converted to utf8mb4 first, a latin1 body would be garbled.
+    with _binary_results(connection):
+        _stored_objects(connection, database, schema, views, kept)
+    return schema
+
+
+def _stored_objects(
+    connection: pymysql.connections.Connection,
+    database: str,
+    schema: Schema,
+    views: list[str],
+    kept: Callable[[bytes], bytes],
+) -> None:
     for table in schema.tables:
         triggers = _rows(
             connection,
@@ -242,7 +282,17 @@ def read_schema(connection: pymysql.connections.Connection, database: str, *, de
         # View, Create View, character_set_client, collation_connection
         schema.post_data.append(f"DROP VIEW IF EXISTS {quote_identifier(name)}".encode())
         schema.post_data += _with_settings(kept(row[1]), sql_mode="", charset=_text(row[2]), collation=_text(row[3]))
-    return schema
+
+
+@contextmanager
+def _binary_results(connection: pymysql.connections.Connection) -> Iterator[None]:
+    with connection.cursor(pymysql.cursors.Cursor) as cursor:
+        cursor.execute("SET SESSION character_set_results = binary")
+    try:
+        yield
+    finally:
+        with connection.cursor(pymysql.cursors.Cursor) as cursor:
+            cursor.execute("SET SESSION character_set_results = utf8mb4")
 
 
 def _sequence(connection: pymysql.connections.Connection, name: str) -> list[bytes]:
@@ -258,9 +308,9 @@ def _columns(
 ) -> tuple[list[Column], list[Column]]:
     """The columns a row is written with, and the system-versioning period columns."""
     columns, period = [], []
-    for name, data_type, charset, generation in _rows(
+    for name, data_type, charset, generation, octets in _rows(
         connection,
-        "SELECT COLUMN_NAME, DATA_TYPE, CHARACTER_SET_NAME, GENERATION_EXPRESSION"
+        "SELECT COLUMN_NAME, DATA_TYPE, CHARACTER_SET_NAME, GENERATION_EXPRESSION, CHARACTER_OCTET_LENGTH"
         " FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION",
         (database, table),
     ):
@@ -270,7 +320,16 @@ def _columns(
         if generation:
             continue  # computed by the server: an INSERT may not give it a value
         kind = _kind(_text(data_type).lower(), charset)
-        columns.append(Column(_text(name), kind, _text(charset) if charset else None))
+        character_set = _text(charset) if charset else None
+        if character_set is not None and not CHARSET_NAME.match(character_set):
+            raise ValueError(f"unexpected character set name {character_set!r}")
+        if octets is not None:
+            size = int(octets)
+        elif _text(data_type).lower() == "bit":
+            size = 8
+        else:  # spatial types are unbounded; numbers and dates are short
+            size = 1 << 32 if kind == BINARY else 64
+        columns.append(Column(_text(name), kind, character_set, size))
     return columns, period
 
 
