@@ -66,8 +66,8 @@ def test_connection_killed_mid_dump_commits_nothing(mysql_database: MysqlDatabas
 
 
 def test_drop_during_the_dump_fails_clearly(mysql_database: MysqlDatabase, store: Store) -> None:
-    """A DROP of a table not yet read goes through (the dump holds no locks that could queue writers
-    behind it), and the dump then fails naming the table, with nothing stored."""
+    """A DROP of a table not yet read goes through (the dump holds no lock on a table before or after
+    reading it), and the dump then fails naming the table, with nothing stored."""
     load(mysql_database)
     dropped = threading.Event()
     errors: list[BaseException] = []

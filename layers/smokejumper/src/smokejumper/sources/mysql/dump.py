@@ -186,6 +186,7 @@ def _table_rows(
     return count
 
 
+BYTE_STRINGS = {"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob"}
 _ESCAPES = ((b"\\", b"\\\\"), (b"'", b"\\'"), (b"\0", b"\\0"), (b"\n", b"\\n"), (b"\r", b"\\r"), (b"\x1a", b"\\Z"))
 
 
@@ -200,7 +201,12 @@ def _escaped(value: bytes) -> bytes:
 def _raw_formatter(column: Column) -> Callable[[bytes], bytes]:
     if column.kind in (NUMBER, FLOAT):
         return lambda value: value
-    if column.kind == BINARY:
+    if column.data_type in BYTE_STRINGS:
+        # Escaped, not hex: a 10 MB blob stays a 10 MB statement, which the restoring server's
+        # max_allowed_packet must take (hex would double it). NUL, CR and LF are escaped, so the
+        # mysql client needs no --binary-mode.
+        return lambda value: b"_binary" + _escaped(value)
+    if column.kind == BINARY:  # BIT and spatial values
         return lambda value: b"0x" + value.hex().encode() if value else b"''"
     if column.charset not in (None, "utf8mb4"):
         introducer = f"_{column.charset}".encode()
@@ -366,6 +372,8 @@ def _write_frames(
                 "engine": table.engine,
                 "columns": [column.name for column in table.columns],
                 **_create_statement(table.create),
+                # Base64: a trigger's text is in the character set it was created in.
+                "triggers_base64": [base64.b64encode(statement).decode() for statement in table.triggers],
             }
         if on_table:
             on_table(table.name, section.rows or 0, section.uncompressed_size)

@@ -12,8 +12,10 @@ starts over. (The checks before the first statement are what make a bad
 artifact change nothing.)
 
 With `tables`, only those tables are restored: each is created from its
-recorded `SHOW CREATE TABLE` when the target lacks it, else it must be empty
-(or `clean` empties it), and its rows loaded; its triggers are not touched.
+recorded `SHOW CREATE TABLE` when the target lacks it (its triggers are
+created after its rows), else it must be empty (or `clean` empties it). A
+target table with triggers is refused: loading rows (or --clean's DELETE)
+would fire them.
 """
 
 from __future__ import annotations
@@ -173,6 +175,22 @@ def restore_database(
             f"database {database} is not empty: it has {len(existing)} objects ({shown})",
             hint="restore into an empty database, or pass --clean to drop them first (this destroys them)",
         )
+    if tables:
+        # Rows loaded into a table with triggers would fire them (and --clean's DELETE too):
+        # a restore must not add audit rows or rewrite values on the way in.
+        fired = _rows(
+            connection,
+            "SELECT EVENT_OBJECT_TABLE, TRIGGER_NAME FROM information_schema.TRIGGERS"
+            " WHERE EVENT_OBJECT_SCHEMA = DATABASE() ORDER BY 1, 2",
+        )
+        chosen = {frame.meta.get("table") for frame in frames}
+        in_the_way = [f"{_text(table)}.{_text(name)}" for table, name in fired if _text(table) in chosen]
+        if in_the_way:
+            raise RestoreError(
+                f"the target's tables have triggers that loading rows would fire: {', '.join(in_the_way)}",
+                hint="drop those triggers for the restore and create them again after it, or restore into a new "
+                "database and copy the rows",
+            )
     if tables and not clean:
         for frame in frames:
             name = frame.meta.get("table")
@@ -201,6 +219,9 @@ def restore_database(
                 rows = 0
                 for line in _lines(read_frame(store, key, frame)):
                     rows += _execute(connection, line)
+                if created:  # a table --table created gets its triggers back, after its rows
+                    for statement in frame.meta.get("triggers_base64", []):
+                        _execute(connection, base64.b64decode(statement))
                 summary.tables.append(TableResult(name, rows, frame.uncompressed_size, created))
                 if on_frame:
                     on_frame(name, rows, frame.uncompressed_size)

@@ -54,6 +54,7 @@ class Column:
     kind: str  # NUMBER, STRING, BINARY or FLOAT
     charset: str | None = None  # of a string column
     max_bytes: int = 64  # the longest value it can hold, in bytes
+    data_type: str = ""  # as information_schema names it: int, varchar, longblob, ...
 
     @property
     def literal(self) -> str:
@@ -109,6 +110,8 @@ class Table:
     # A system-versioned table's period columns: its rows are dumped with their history
     # (FOR SYSTEM_TIME ALL), and restored with system_versioning_insert_history.
     history: list[Column] = field(default_factory=list)
+    # Its triggers' statements (with the settings they were created under), for `--table` restores.
+    triggers: list[bytes] = field(default_factory=list)
 
     @property
     def quoted(self) -> str:
@@ -247,9 +250,11 @@ def _stored_objects(
         for (trigger,) in triggers:
             row = _rows(connection, f"SHOW CREATE TRIGGER {quote_identifier(_text(trigger))}")[0]
             # Trigger, sql_mode, SQL Original Statement, character_set_client, collation_connection, ...
-            schema.post_data += _with_settings(
+            statements = _with_settings(
                 kept(row[2]), sql_mode=_text(row[1]), charset=_text(row[3]), collation=_text(row[4])
             )
+            schema.post_data += statements
+            table.triggers += statements
 
     for (event,) in _rows(
         connection, "SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = %s ORDER BY 1", (database,)
@@ -329,7 +334,7 @@ def _columns(
             size = 8
         else:  # spatial types are unbounded; numbers and dates are short
             size = 1 << 32 if kind == BINARY else 64
-        columns.append(Column(_text(name), kind, character_set, size))
+        columns.append(Column(_text(name), kind, character_set, size, _text(data_type).lower()))
     return columns, period
 
 
