@@ -13,7 +13,7 @@ from smokejumper.artifact import ArtifactWriter
 from smokejumper.errors import StoreError
 from smokejumper.sources.dsn import parse_dsn
 from smokejumper.sources.mysql.connection import connect
-from smokejumper.sources.mysql.dump import DUMP_FILE, dump_database
+from smokejumper.sources.mysql.dump import DUMP_FILE, DumpError, dump_database
 from smokejumper.sources.mysql.restore import RestoreError, restore_database
 from smokejumper.store import S3Store, Store, open_store
 
@@ -236,3 +236,29 @@ def test_table_restore_never_fires_triggers(mysql_database: MysqlDatabase, tmp_p
             finally:
                 connection.close()
         assert hex_values(target, probe) == hex_values(mysql_database, probe)
+
+
+def test_a_restore_says_what_the_server_changed_and_a_line_break_in_a_name_is_refused(
+    mysql_database: MysqlDatabase, tmp_path: Path
+) -> None:
+    execute(
+        mysql_database,
+        "CREATE TABLE notes (id INT PRIMARY KEY, note VARCHAR(20))",
+        "INSERT INTO notes VALUES (1, 'fifteen letters')",
+    )
+    store = open_store(str(tmp_path / "notes"))
+    dump_to(mysql_database, store)
+    with fresh_mysql_database() as target:
+        execute(target, "CREATE TABLE notes (id INT PRIMARY KEY, note VARCHAR(10))")  # narrower than the source's
+        connection = connect(parse_dsn(target.dsn))
+        try:
+            summary = restore_database(store, connection, tables=["notes"])
+        finally:
+            connection.close()
+        assert summary.warnings
+        assert "table notes: Warning 1265" in summary.warnings[0]  # data truncated
+
+    execute(mysql_database, "CREATE TABLE `two\nlines` (id INT)")
+    with pytest.raises(DumpError, match="holds a line break"):
+        dump_to(mysql_database, open_store(str(tmp_path / "refused")))
+    assert not (tmp_path / "refused" / "artifact.json").exists()

@@ -271,6 +271,18 @@ def _variable(connection: pymysql.connections.Connection, sql: str) -> str | Non
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+def _refuse_multiline_names(schema: Schema) -> None:
+    # Every INSERT is one line of the dump; a name holding a line break would split one.
+    for table in schema.tables:
+        for name in [table.name] + [column.name for column in table.columns + table.history]:
+            if "\n" in name or "\r" in name:
+                raise DumpError(
+                    f"table {table.name!r}: the name {name!r} holds a line break, which this dump format cannot "
+                    "carry; nothing was stored",
+                    hint="rename it (RENAME TABLE / ALTER TABLE ... RENAME COLUMN), or use mysqldump for this database",
+                )
+
+
 def release_locks(connection: pymysql.connections.Connection) -> None:
     """Let go of the metadata locks taken since the savepoint; the snapshot stays."""
     with connection.cursor() as cursor:
@@ -321,6 +333,7 @@ def dump_database(
         point = begin_snapshot(connection)
         schema = read_schema(connection, database, definers=options.definers)
         release_locks(connection)
+        _refuse_multiline_names(schema)
         inconsistent = [table.name for table in schema.tables if not table.transactional]
         writer.snapshot_point = {**point, "taken_at": datetime.now(UTC).isoformat()}
         with writer.data_file(DUMP_FILE, level=options.compression_level) as frames:

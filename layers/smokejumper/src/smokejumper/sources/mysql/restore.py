@@ -38,6 +38,9 @@ from smokejumper.store import Store, join_key
 __all__ = ["RestoreError", "RestoreSummary", "restore_database"]
 
 
+MAX_WARNINGS = 20
+
+
 class RestoreError(SmokejumperError):
     """The restore did not complete."""
 
@@ -111,6 +114,20 @@ def existing_objects(connection: pymysql.connections.Connection) -> list[str]:
 def _execute(connection: pymysql.connections.Connection, statement: bytes) -> int:
     with connection.cursor(pymysql.cursors.Cursor) as cursor:
         return int(cursor.execute(statement))
+
+
+def _insert(connection: pymysql.connections.Connection, statement: bytes) -> tuple[int, int]:
+    """Rows inserted and warnings raised by one INSERT line."""
+    with connection.cursor(pymysql.cursors.Cursor) as cursor:
+        rows = int(cursor.execute(statement))
+        return rows, int(cursor.warning_count)
+
+
+def _warnings(connection: pymysql.connections.Connection) -> list[str]:
+    """The server's warnings about the last statement (e.g. a value truncated to fit a column)."""
+    with connection.cursor(pymysql.cursors.Cursor) as cursor:
+        cursor.execute("SHOW WARNINGS LIMIT 3")
+        return [f"{_text(level)} {_text(code)}: {_text(message)}" for level, code, message in cursor.fetchall()]
 
 
 def _clean(connection: pymysql.connections.Connection) -> None:
@@ -218,7 +235,11 @@ def restore_database(
                         _execute(connection, f"DELETE FROM {quote_identifier(name)}".encode())
                 rows = 0
                 for line in _lines(read_frame(store, key, frame)):
-                    rows += _execute(connection, line)
+                    inserted, warned = _insert(connection, line)
+                    rows += inserted
+                    if warned and len(summary.warnings) < MAX_WARNINGS:
+                        # Loading is not strict (zero dates must load): say what the server changed.
+                        summary.warnings += [f"table {name}: {warning}" for warning in _warnings(connection)]
                 if created:  # a table --table created gets its triggers back, after its rows
                     for statement in frame.meta.get("triggers_base64", []):
                         _execute(connection, base64.b64decode(statement))

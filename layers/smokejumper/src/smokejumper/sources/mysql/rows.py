@@ -18,7 +18,7 @@ import struct
 from collections.abc import Callable, Iterator
 
 import pymysql
-from pymysql.constants import CR
+from pymysql.constants import CLIENT, CR
 from pymysql.protocol import MysqlPacket
 
 __all__ = ["one_column_values"]
@@ -52,8 +52,11 @@ def one_column_values(cursor: pymysql.cursors.SSCursor, sql: str, on_rows: Calla
     Returns the number of rows. Raises PyMySQL's errors (a server error
     packet, a lost connection) as PyMySQL would.
     """
-    cursor.execute(sql)
     connection = cursor.connection
+    if connection.client_flag & CLIENT.DEPRECATE_EOF:
+        # Then a result ends with an OK packet, not the EOF packet this reader looks for.
+        raise pymysql.err.InterfaceError("one_column_values needs a connection without CLIENT_DEPRECATE_EOF")
+    cursor.execute(sql)
     result = cursor._result
     if result is None or not result.unbuffered_active or result.field_count != 1:
         raise pymysql.err.InterfaceError("one_column_values needs an unbuffered one-column SELECT")

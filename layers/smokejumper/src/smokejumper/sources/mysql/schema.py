@@ -35,7 +35,7 @@ _NUMERIC_TYPES = {
 _BINARY_TYPES = {
     "binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob", "bit",
     "geometry", "point", "linestring", "polygon", "multipoint", "multilinestring", "multipolygon",
-    "geometrycollection",
+    "geometrycollection", "geomcollection",
 }  # fmt: skip
 _ACCOUNT_PART = rb"(?:`(?:[^`]|``)*`|'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|[^\s@`'\"]+)"
 # DEFINER=user@host in any quoting (backquotes; double quotes under ANSI_QUOTES; none), then a space.
