@@ -332,6 +332,14 @@ def table_progress(*, enabled: bool) -> Iterator[Callable[[str, int, int], None]
         yield advance
 
 
+def new_artifact_store(to_url: str, kms_key: str | None) -> Store:
+    """The store a backup writes its artifact to: refused if one is already there (nothing is overwritten)."""
+    store = open_store(to_url, kms_key_id=kms_key)
+    if store.exists("artifact.json"):
+        raise UsageError(f"{store.url} already holds an artifact", hint="choose a new --to directory")
+    return store
+
+
 @backup.command("postgres")
 @click.option("--dsn", envvar="SMOKEJUMPER_DSN", required=True, help=DSN_HELP)
 @click.option("--to", "to_url", required=True, help="Artifact directory to create: file:///DIR or s3://BUCKET/PREFIX.")
@@ -370,9 +378,7 @@ def backup_postgres(
     target = parse_dsn(dsn)
     if target.engine != "postgres":
         raise UsageError(f"{target.redacted()} is not a PostgreSQL URL", hint="use `smokejumper backup mysql`")
-    store = open_store(to_url, kms_key_id=kms_key)
-    if store.exists("artifact.json"):
-        raise UsageError(f"{store.url} already holds an artifact", hint="choose a new --to directory")
+    store = new_artifact_store(to_url, kms_key)
     connection = connect(target)
     try:
         writer = ArtifactWriter(store, "", engine="postgres", name=name or target.database)
@@ -458,9 +464,7 @@ def backup_etcd(
     password = os.environ.get("ETCDCTL_PASSWORD") if user else None
     if tls_secret and (cacert or cert or key):
         raise UsageError("--tls-secret replaces --cacert, --cert and --key", hint="give one or the other")
-    store = open_store(to_url, kms_key_id=kms_key)
-    if store.exists("artifact.json"):
-        raise UsageError(f"{store.url} already holds an artifact", hint="choose a new --to directory")
+    store = new_artifact_store(to_url, kms_key)
     with ExitStack() as stack:
         if tls_secret:
             from smokejumper.sources.etcd.credentials import endpoints_from_secret, fetch_secret

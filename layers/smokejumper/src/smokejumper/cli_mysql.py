@@ -8,6 +8,7 @@ from smokejumper.cli import (
     backup,
     err,
     json_option,
+    new_artifact_store,
     print_dump_summary,
     print_restore_summary,
     restore,
@@ -60,9 +61,7 @@ def backup_mysql(dsn: str, to_url: str, name: str | None, definers: bool, kms_ke
     from smokejumper.sources.mysql.dump import DumpOptions, dump_database
 
     target = _target(dsn, "backup")
-    store = open_store(to_url, kms_key_id=kms_key)
-    if store.exists("artifact.json"):
-        raise UsageError(f"{store.url} already holds an artifact", hint="choose a new --to directory")
+    store = new_artifact_store(to_url, kms_key)
     connection = connect(target)
     try:
         writer = ArtifactWriter(store, "", engine="mysql", name=name or target.database)
