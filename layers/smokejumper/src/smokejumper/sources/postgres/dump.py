@@ -13,6 +13,16 @@ same frames, one table at a time if asked. Each table frame's index entry
 also carries, in `meta["ddl"]`, what recreates that table alone (see
 `schema.TableDDL`), so `restore --table` can create a table the target lacks
 from the small artifact record, without reading the pre-data frame.
+
+Not carried: foreign tables, foreign data wrappers, foreign servers and user
+mappings; event triggers; publications and subscriptions; large objects;
+user-defined operators, operator classes and families; casts; transforms;
+text search configurations, dictionaries, parsers and templates;
+conversions; base and shell types; procedural languages and access methods
+(unless an extension brings them: extensions are recreated whole). Those the
+database holds are listed, from the same snapshot, in the record's
+`snapshot_point["not_dumped"]` (always present, empty when nothing is left
+behind), and the CLI warns about each.
 """
 
 from __future__ import annotations
@@ -166,6 +176,7 @@ def dump_database(
         writer.source = source_identity(connection)
         locked = lock_tables(connection)
         schema = read_schema(connection, privileges=options.privileges)
+        writer.snapshot_point["not_dumped"] = schema.not_dumped
     except DRIVER_ERRORS as exc:
         raise DumpError(f"reading the schema failed: {server_message(exc)}") from exc
     background = BackgroundWriter()

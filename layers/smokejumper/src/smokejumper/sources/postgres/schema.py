@@ -25,6 +25,10 @@ belong to it are tagged with its name as they are built (`Tagged`), its
 foreign keys are kept apart with the table they reference, and `requires`
 lists what it uses that it does not create (schemas, types, functions,
 collations, sequences, parent tables), for the restore to check first.
+
+And `Schema.not_dumped` names, one line each, what the database holds that
+none of this recreates (see `NOT_DUMPED`), so that a dump that leaves
+something behind says so instead of looking complete.
 """
 
 from __future__ import annotations
@@ -119,6 +123,8 @@ class Schema:
     counts: dict[str, int] = field(default_factory=dict)
     # Per table (qualified name): its own DDL, for restoring it alone.
     table_ddl: dict[str, TableDDL] = field(default_factory=dict)
+    # What the database holds and this dump does not carry, said out loud ("foreign table public.t", ...).
+    not_dumped: list[str] = field(default_factory=list)
 
     def add_pre(self, kind: str, statements: Iterable[str | Tagged]) -> None:
         added = self._untag(statements, "create")
@@ -206,6 +212,7 @@ def read_schema(connection: pg8000.native.Connection, *, privileges: bool = Fals
         # A refresh runs the query as the view's owner, with the owner's
         # rights: only now are both in place (pg_restore refreshes last too).
         schema.add_post("materialized view refreshes", refreshes)
+    schema.not_dumped = read_not_dumped(connection)
     return schema
 
 
@@ -1520,3 +1527,93 @@ def _table_requirements(connection: pg8000.native.Connection) -> dict[str, list[
     for table, kind, name in rows(connection, TABLE_REQUIREMENTS):
         found.setdefault(table, []).append((kind, name))
     return found
+
+
+def _in_user_schema(catalog: str, alias: str, namespace_column: str, joins: str = "") -> str:
+    """SQL FROM/WHERE for one catalog's objects in a user schema that no extension owns."""
+    return (
+        f" FROM pg_catalog.{catalog} {alias} JOIN pg_catalog.pg_namespace n ON n.oid = {alias}.{namespace_column}"
+        f"{joins} WHERE {USER_SCHEMA} AND {not_in_extension(catalog, f'{alias}.oid')}"
+    )
+
+
+def _user_made(catalog: str, alias: str, joins: str = "") -> str:
+    """SQL FROM/WHERE for a catalog without schemas: created after initdb, and not by an extension."""
+    # 16384 is FirstNormalObjectId: below it the object came with the server (pg_dump draws the same line).
+    return (
+        f" FROM pg_catalog.{catalog} {alias}{joins}"
+        f" WHERE {alias}.oid >= 16384 AND {not_in_extension(catalog, f'{alias}.oid')}"
+    )
+
+
+def _operator_side(oid_sql: str) -> str:
+    """SQL: one operand type of an operator, NONE for a prefix operator's missing left side."""
+    return f"CASE WHEN {oid_sql} = 0 THEN 'NONE' ELSE pg_catalog.format_type({oid_sql}, NULL) END"
+
+
+def _qualified(name_column: str) -> str:
+    return f"quote_ident(n.nspname) || '.' || quote_ident({name_column})"
+
+
+# What this dump does not carry, found in one catalog round trip: one
+# (order, label) per object, the order keeping each kind together. The user
+# types dumped are enums, domains, ranges and composites; a base type (made
+# of C functions) or a shell type is not. Subscriptions live in a shared
+# catalog, hence the filter on this database.
+NOT_DUMPED = f"""
+SELECT 1, 'foreign table ' || {_qualified("c.relname")}
+  {_in_user_schema("pg_class", "c", "relnamespace")} AND c.relkind = 'f'
+UNION ALL SELECT 2, 'foreign data wrapper ' || quote_ident(w.fdwname)
+  FROM pg_catalog.pg_foreign_data_wrapper w WHERE {not_in_extension("pg_foreign_data_wrapper", "w.oid")}
+UNION ALL SELECT 3, 'foreign server ' || quote_ident(s.srvname)
+  FROM pg_catalog.pg_foreign_server s WHERE {not_in_extension("pg_foreign_server", "s.oid")}
+UNION ALL SELECT 4, 'user mapping for '
+    || CASE WHEN u.umuser = 0 THEN 'PUBLIC' ELSE quote_ident(u.usename) END || ' server ' || quote_ident(u.srvname)
+  FROM pg_catalog.pg_user_mappings u
+UNION ALL SELECT 5, 'event trigger ' || quote_ident(e.evtname)
+  FROM pg_catalog.pg_event_trigger e WHERE {not_in_extension("pg_event_trigger", "e.oid")}
+UNION ALL SELECT 6, 'publication ' || quote_ident(p.pubname)
+  FROM pg_catalog.pg_publication p WHERE {not_in_extension("pg_publication", "p.oid")}
+UNION ALL SELECT 7, 'subscription ' || quote_ident(s.subname)
+  FROM pg_catalog.pg_subscription s
+  WHERE s.subdbid = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())
+UNION ALL SELECT 8, CASE count(*) WHEN 1 THEN '1 large object' ELSE count(*) || ' large objects' END
+  FROM pg_catalog.pg_largeobject_metadata HAVING count(*) > 0
+UNION ALL SELECT 9, 'operator ' || quote_ident(n.nspname) || '.' || o.oprname
+    || '(' || {_operator_side("o.oprleft")} || ', ' || {_operator_side("o.oprright")} || ')'
+  {_in_user_schema("pg_operator", "o", "oprnamespace")}
+UNION ALL SELECT 10, 'operator class ' || {_qualified("c.opcname")} || ' USING ' || am.amname
+  {_in_user_schema("pg_opclass", "c", "opcnamespace", " JOIN pg_catalog.pg_am am ON am.oid = c.opcmethod")}
+UNION ALL SELECT 11, 'operator family ' || {_qualified("f.opfname")} || ' USING ' || am.amname
+  {_in_user_schema("pg_opfamily", "f", "opfnamespace", " JOIN pg_catalog.pg_am am ON am.oid = f.opfmethod")}
+  -- CREATE OPERATOR CLASS makes a family of its own name: the class already says it.
+  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_opclass oc WHERE oc.opcfamily = f.oid
+                  AND oc.opcname = f.opfname AND oc.opcnamespace = f.opfnamespace)
+UNION ALL SELECT 12, 'cast (' || pg_catalog.format_type(c.castsource, NULL) || ' AS '
+    || pg_catalog.format_type(c.casttarget, NULL) || ')'
+  {_user_made("pg_cast", "c")}
+UNION ALL SELECT 13, 'transform for ' || pg_catalog.format_type(t.trftype, NULL) || ' language ' || l.lanname
+  {_user_made("pg_transform", "t", " JOIN pg_catalog.pg_language l ON l.oid = t.trflang")}
+UNION ALL SELECT 14, 'text search configuration ' || {_qualified("c.cfgname")}
+  {_in_user_schema("pg_ts_config", "c", "cfgnamespace")}
+UNION ALL SELECT 15, 'text search dictionary ' || {_qualified("d.dictname")}
+  {_in_user_schema("pg_ts_dict", "d", "dictnamespace")}
+UNION ALL SELECT 16, 'text search parser ' || {_qualified("p.prsname")}
+  {_in_user_schema("pg_ts_parser", "p", "prsnamespace")}
+UNION ALL SELECT 17, 'text search template ' || {_qualified("t.tmplname")}
+  {_in_user_schema("pg_ts_template", "t", "tmplnamespace")}
+UNION ALL SELECT 18, 'conversion ' || {_qualified("c.conname")}
+  {_in_user_schema("pg_conversion", "c", "connamespace")}
+UNION ALL SELECT 19, 'type ' || pg_catalog.format_type(t.oid, NULL)
+  {_in_user_schema("pg_type", "t", "typnamespace")}
+  AND (t.typtype = 'p' OR (t.typtype = 'b'
+       AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_type e WHERE e.typarray = t.oid)))
+UNION ALL SELECT 20, 'procedural language ' || quote_ident(l.lanname) {_user_made("pg_language", "l")}
+UNION ALL SELECT 21, 'access method ' || quote_ident(a.amname) {_user_made("pg_am", "a")}
+ORDER BY 1, 2
+"""
+
+
+def read_not_dumped(connection: pg8000.native.Connection) -> list[str]:
+    """What the database holds that this dump does not carry, one line each, for the operator to see."""
+    return [label for _order, label in rows(connection, NOT_DUMPED)]
