@@ -513,6 +513,12 @@ def test_client_certificates_from_a_secret(
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["source"]["tls"] is True
     assert (target / "artifact.json").is_file()
+    both = CliRunner().invoke(
+        cli, ["backup", "etcd", "--endpoint", servers.tls.endpoint, "--tls-secret", arn, "--user", "root",
+              "--to", str(tmp_path / "both")],
+    )  # fmt: skip
+    assert isinstance(both.exception, UsageError)  # exit code 2 through `smokejumper`'s main()
+    assert "--tls-secret replaces" in str(both.exception)
 
     for broken, message in (
         ({**secret, "key": ""}, "has no key"),

@@ -462,8 +462,11 @@ def backup_etcd(
     from smokejumper.sources.etcd.snapshot import backup_etcd as take_snapshot
 
     password = os.environ.get("ETCDCTL_PASSWORD") if user else None
-    if tls_secret and (cacert or cert or key):
-        raise UsageError("--tls-secret replaces --cacert, --cert and --key", hint="give one or the other")
+    if tls_secret and (cacert or cert or key or user):
+        raise UsageError(
+            "--tls-secret replaces --cacert, --cert, --key and --user",
+            hint="give one or the other (the secret may hold user and password too)",
+        )
     store = new_artifact_store(to_url, kms_key)
     with ExitStack() as stack:
         if tls_secret:
@@ -500,7 +503,9 @@ def backup_etcd(
 @restore.command("postgres")
 @click.option("--from", "from_url", required=True, help="Artifact directory: file:///DIR or s3://BUCKET/PREFIX.")
 @click.option("--dsn", envvar="SMOKEJUMPER_DSN", required=True, help=DSN_HELP)
-@click.option("--table", "tables", multiple=True, help="Load only this table's data (SCHEMA.TABLE); repeatable.")
+@click.option(
+    "--table", "tables", multiple=True, help="Restore only this table (SCHEMA.TABLE; created if absent); repeatable."
+)
 @click.option("--clean", is_flag=True, help="Drop what the target has first (with --table: empty those tables).")
 @json_option
 def restore_postgres(from_url: str, dsn: str, tables: tuple[str, ...], clean: bool, as_json: bool) -> None:

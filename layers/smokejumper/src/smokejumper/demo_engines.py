@@ -83,18 +83,25 @@ def demo_mysql(console: Console, say: Say, admin_dsn: str, *, keep_databases: bo
     recreate(create=True)
     try:
         source = connect(source_target)
-        sql = files("smokejumper").joinpath("data/demo-ccdb-mysql.sql").read_text()
-        with source.cursor() as cursor:
-            for statement in sql.split("\n;\n"):
-                lines = [line for line in statement.splitlines() if not line.startswith("--")]
-                if "".join(lines).strip():
-                    cursor.execute("\n".join(lines))
-        before = counts(source)
+        try:
+            sql = files("smokejumper").joinpath("data/demo-ccdb-mysql.sql").read_text()
+            with source.cursor() as cursor:
+                for statement in sql.split("\n;\n"):
+                    lines = [line for line in statement.splitlines() if not line.startswith("--")]
+                    if "".join(lines).strip():
+                        cursor.execute("\n".join(lines))
+            before = counts(source)
+        except BaseException:
+            source.close()
+            raise
         with demo_bucket() as store:
             artifact_dir = join_key(run_dir(new_run_id()), "databases", "ccdb-mysql")
             say(f"MySQL: back up {source_target.redacted()} to {store.url}/{artifact_dir}")
-            record = dump_database(source, ArtifactWriter(store.child(artifact_dir), "", engine="mysql", name="ccdb"))
-            source.close()
+            try:
+                writer = ArtifactWriter(store.child(artifact_dir), "", engine="mysql", name="ccdb")
+                record = dump_database(source, writer)
+            finally:
+                source.close()  # ends the snapshot transaction, whatever happened
             data = record.files[0]
             point = record.snapshot_point
             console.print(
@@ -242,12 +249,15 @@ def demo_etcd(console: Console, say: Say, workdir: Path) -> None:
             bump_revision=0,
         )
         script = kit.scripts["demo"]
-        subprocess.run(
+        ran = subprocess.run(
             ["sh", str(script)],
-            check=True,
+            check=False,
             capture_output=True,
+            text=True,
             env={**os.environ, "ETCDUTL": str(_etcd_binary("etcdutl"))},
         )
+        if ran.returncode != 0:
+            raise SmokejumperError(f"the restore kit's {script.name} failed: {ran.stderr.strip()[-500:]}")
         with _etcd(scratch / "restored", "demo", restored_peer) as restored_url:
             restored = _count_keys(restored_url)
         console.print(f"   kit: {kit_dir} ({script.name}, RUNBOOK.md); keys {live} -> {restored}", markup=False)

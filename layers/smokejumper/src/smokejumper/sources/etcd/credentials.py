@@ -3,7 +3,7 @@
 The secret (the plan's `tls_secret_arn`) is JSON: `ca` (PEM of the CA that
 signed the members' certificates), `cert` and `key` (PEM of the client
 certificate and its unencrypted key), and optionally `user`/`password` for
-etcd password auth. gRPC wants them as files, so they are written to a
+etcd password auth (a user with the root role, when auth is on). gRPC wants them as files, so they are written to a
 private directory (0700, files 0600: the key opens the whole cluster's
 state) that the caller removes when done; `EtcdEndpoint`s for each client
 URL point at them. Values never appear in messages.
@@ -34,7 +34,11 @@ def fetch_secret(secret_id: str, *, client: Any = None) -> dict[str, Any]:
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
-    client = client or boto3.client("secretsmanager")
+    if client is None:
+        # An ARN names its region: use it, so that no AWS_REGION is needed to reach it.
+        parts = secret_id.split(":")
+        region = parts[3] if secret_id.startswith("arn:") and len(parts) > 3 and parts[3] else None
+        client = boto3.client("secretsmanager", region_name=region)
     try:
         value = client.get_secret_value(SecretId=secret_id)["SecretString"]
     except ClientError as exc:

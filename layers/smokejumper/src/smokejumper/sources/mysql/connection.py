@@ -49,7 +49,7 @@ def connect(
     read_timeout: float | None = None,
     streaming: bool = False,
 ) -> pymysql.connections.Connection:
-    """A PyMySQL connection to `target` (utf8mb4, autocommit off, raw bytes out), or SourceConnectionError.
+    """A PyMySQL connection to `target` (utf8mb4, autocommit on, raw bytes out), or SourceConnectionError.
 
     Values come back as the server's bytes (`use_unicode=False`, no type
     conversion): the dump copies them into SQL without a round trip through
