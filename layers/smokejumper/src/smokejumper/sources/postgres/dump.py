@@ -37,7 +37,6 @@ import pg8000.native
 from smokejumper.artifact import ArtifactWriter
 from smokejumper.catalog import ArtifactRecord
 from smokejumper.errors import SmokejumperError
-from smokejumper.sources.background import BackgroundWriter
 from smokejumper.sources.postgres.copy import copy_out
 from smokejumper.sources.postgres.schema import Schema, Table, read_schema, rows
 
@@ -179,11 +178,7 @@ def dump_database(
         writer.snapshot_point["not_dumped"] = schema.not_dumped
     except DRIVER_ERRORS as exc:
         raise DumpError(f"reading the schema failed: {server_message(exc)}") from exc
-    background = BackgroundWriter()
-    try:
-        total_rows = _write_dump(connection, writer, schema, options, background, on_table)
-    finally:
-        background.close()
+    total_rows = _write_dump(connection, writer, schema, options, on_table)
     # Reading only: nothing to commit, but ending the transaction releases the locks now.
     connection.run("ROLLBACK")
     writer.snapshot_point["seconds"] = round(time.monotonic() - started, 3)
@@ -197,7 +192,6 @@ def _write_dump(
     writer: ArtifactWriter,
     schema: Schema,
     options: DumpOptions,
-    background: BackgroundWriter,
     on_table: TableProgress | None,
 ) -> int:
     """Write dump.sql.zst frame by frame; returns the number of rows dumped."""
@@ -206,31 +200,29 @@ def _write_dump(
     with writer.data_file(DUMP_FILE, expected_size=expected // 3 or None, level=options.compression_level) as frames:
         frames.write_frame("header", HEADER.encode(), meta={"kind": "header"})
         frames.write_frame("pre-data", ("\n\n".join(schema.pre_data) + "\n\n").encode(), meta={"kind": "pre-data"})
-        try:
-            for table in schema.tables:
-                with frames.frame(table.qualified) as section:
-                    header = copy_header(table)
-                    section.write(header)
-                    sql = f"COPY {table.qualified} ({', '.join(table.columns)}) TO STDOUT"
-                    try:
-                        section.rows = copy_out(connection, sql, lambda data: background.submit(section.write, data))
-                        background.drain()  # the frame may end only after all its data is written
-                    except DRIVER_ERRORS as exc:
-                        raise DumpError(f"reading {table.qualified} failed: {server_message(exc)}") from exc
-                    section.write(COPY_TERMINATOR)
-                    section.meta = {
-                        "kind": "table",
-                        "schema": table.schema,
-                        "table": table.name,
-                        "columns": table.columns,
-                        "header_length": len(header),
-                        "ddl": schema.ddl(table.qualified).as_meta(),
-                    }
-                total_rows += section.rows or 0
-                if on_table:
-                    on_table(table, section.rows or 0, section.uncompressed_size)
-        except BaseException:
-            background.settle()
-            raise
+        # Compression, hashing and the upload run inline: a worker thread for them measured
+        # ~10% slower (3.65 s against 3.29 s at pgbench scale 70) with two cores shared by the
+        # server, this reader and that thread.
+        for table in schema.tables:
+            with frames.frame(table.qualified) as section:
+                header = copy_header(table)
+                section.write(header)
+                sql = f"COPY {table.qualified} ({', '.join(table.columns)}) TO STDOUT"
+                try:
+                    section.rows = copy_out(connection, sql, section.write)
+                except DRIVER_ERRORS as exc:
+                    raise DumpError(f"reading {table.qualified} failed: {server_message(exc)}") from exc
+                section.write(COPY_TERMINATOR)
+                section.meta = {
+                    "kind": "table",
+                    "schema": table.schema,
+                    "table": table.name,
+                    "columns": table.columns,
+                    "header_length": len(header),
+                    "ddl": schema.ddl(table.qualified).as_meta(),
+                }
+            total_rows += section.rows or 0
+            if on_table:
+                on_table(table, section.rows or 0, section.uncompressed_size)
         frames.write_frame("post-data", ("\n\n".join(schema.post_data) + "\n").encode(), meta={"kind": "post-data"})
     return total_rows
