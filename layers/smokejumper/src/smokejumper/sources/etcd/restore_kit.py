@@ -20,15 +20,15 @@ as data, for the console workflow and scripts).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
 import shlex
-import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
 from smokejumper import __version__
@@ -313,7 +313,6 @@ def write_restore_kit(
         snapshot.bolt.check()  # every page of every bucket: a damaged file fails here, not on the day
         _keys, summary = snapshot.live()
         revision, has_trailer = snapshot.revision, snapshot.has_trailer
-        sha256 = _sha256(snapshot_path)
     if not has_trailer:
         warnings.append(
             "the snapshot has no sha256 trailer (a member's raw db?): the scripts pass --skip-hash-check, "
@@ -324,7 +323,7 @@ def write_restore_kit(
     with staged_directory(out) as staging:
         fd = os.open(staging / KIT_SNAPSHOT, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as copy, snapshot_path.open("rb") as original:
-            shutil.copyfileobj(original, copy, 1024 * 1024)
+            sha256 = _copy_hashing(original, copy)  # the copy's digest, for the runbook's sha256sum check
         kit = RestoreKit(
             out, out / KIT_SNAPSHOT, sha256, revision, bump_revision, token, members, {}, {}, out / RUNBOOK, warnings,
             has_trailer,
@@ -352,11 +351,9 @@ def _write_private(path: Path, text: str, *, mode: int = 0o600) -> None:
         handle.write(text)
 
 
-def _sha256(path: Path) -> str:
-    import hashlib
-
+def _copy_hashing(source: BinaryIO, target: BinaryIO) -> str:
     digest = hashlib.sha256()
-    with path.open("rb") as source:
-        while data := source.read(1024 * 1024):
-            digest.update(data)
+    while data := source.read(1024 * 1024):
+        digest.update(data)
+        target.write(data)
     return digest.hexdigest()

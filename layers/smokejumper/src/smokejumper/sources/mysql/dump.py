@@ -141,12 +141,8 @@ def _table_rows(
     """Write the table's rows as INSERT lines; returns the row count."""
     if not table.columns:
         return 0
-    if not table.bounded(max_allowed_packet):
-        return _raw_table_rows(connection, table, write, max_statement)
     columns = table.columns + table.history
     prefix = f"INSERT INTO {table.quoted} ({', '.join(quote_identifier(c.name) for c in columns)}) VALUES ".encode()
-    # One field per row: the row's whole VALUES tuple, written by the server (see Column.literal).
-    tuple_sql = "CONCAT('(', " + ", ',', ".join(column.literal for column in columns) + ", ')')"
     source = f"{table.quoted} FOR SYSTEM_TIME ALL" if table.history else table.quoted
     batch: list[bytes] = []
     size = len(prefix)
@@ -162,6 +158,7 @@ def _table_rows(
         write(prefix + values + b";\n")
 
     def add(values: list[bytes]) -> None:
+        """Take rows' VALUES tuples, writing a statement whenever the next would pass max_statement."""
         nonlocal batch, size
         together = sum(map(len, values)) + len(values)
         if size + together <= max_statement:  # the usual case: all of them fit
@@ -178,7 +175,12 @@ def _table_rows(
     if table.history:  # history rows keep their own row_start and row_end (MariaDB 10.11+)
         write(HISTORY_ON)
     with connection.cursor(pymysql.cursors.SSCursor) as cursor:
-        count = one_column_values(cursor, f"SELECT {tuple_sql} FROM {source}", add)
+        if table.bounded(max_allowed_packet):
+            # One field per row: the row's whole VALUES tuple, written by the server (see Column.literal).
+            tuple_sql = "CONCAT('(', " + ", ',', ".join(column.literal for column in columns) + ", ')')"
+            count = one_column_values(cursor, f"SELECT {tuple_sql} FROM {source}", add)
+        else:
+            count = _raw_rows(cursor, columns, source, add)
     if batch:
         flush()
     if table.history:
@@ -214,33 +216,17 @@ def _raw_formatter(column: Column) -> Callable[[bytes], bytes]:
     return _escaped
 
 
-def _raw_table_rows(
-    connection: pymysql.connections.Connection, table: Table, write: Callable[[bytes], object], max_statement: int
+def _raw_rows(
+    cursor: pymysql.cursors.SSCursor, columns: list[Column], source: str, add: Callable[[list[bytes]], None]
 ) -> int:
     """The slower way, for tables whose rows may not fit in one server packet as SQL text (MEDIUM/LONG
-    TEXT/BLOB columns): the values themselves are read, and written as literals here."""
-    columns = table.columns + table.history
-    prefix = f"INSERT INTO {table.quoted} ({', '.join(quote_identifier(c.name) for c in columns)}) VALUES ".encode()
+    TEXT/BLOB columns): the values themselves are read, and turned into VALUES tuples here."""
     formatters = list(enumerate(_raw_formatter(column) for column in columns))
-    source = f"{table.quoted} FOR SYSTEM_TIME ALL" if table.history else table.quoted
-    count, batch, size = 0, [], len(prefix)
-    if table.history:
-        write(HISTORY_ON)
-    with connection.cursor(pymysql.cursors.SSCursor) as cursor:
-        cursor.execute(f"SELECT {', '.join(c.raw_select for c in columns)} FROM {source}")
-        while rows := cursor.fetchmany(500):
-            for row in rows:
-                text = b"(" + b",".join(b"NULL" if row[i] is None else f(row[i]) for i, f in formatters) + b")"
-                if batch and size + len(text) + 1 > max_statement:
-                    write(prefix + b",".join(batch) + b";\n")
-                    batch, size = [], len(prefix)
-                batch.append(text)
-                size += len(text) + 1
-            count += len(rows)
-    if batch:
-        write(prefix + b",".join(batch) + b";\n")
-    if table.history:
-        write(HISTORY_OFF)
+    cursor.execute(f"SELECT {', '.join(c.raw_select for c in columns)} FROM {source}")
+    count = 0
+    while rows := cursor.fetchmany(500):
+        add([b"(" + b",".join(b"NULL" if row[i] is None else f(row[i]) for i, f in formatters) + b")" for row in rows])
+        count += len(rows)
     return count
 
 
