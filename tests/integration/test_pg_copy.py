@@ -57,3 +57,17 @@ def test_error_in_the_middle_of_the_data(pg_database):
     assert received, "rows before the failure were streamed"
     assert connection.run("SELECT 2") == [[2]]
     connection.close()
+
+
+def test_rows_of_every_length(pg_database):
+    """Row lengths whose CopyData length field holds a newline byte (10, 266, ..., 2560-2815) are framed right."""
+    connection = pg_database.connect()
+    connection.run(
+        "CREATE TABLE lengths AS SELECT g AS id, repeat('x', g) AS t, CASE WHEN g % 7 = 0 THEN E'a\\nb' END AS n"
+        " FROM generate_series(0, 3000) g"
+    )
+    chunks = []
+    rows = copy_out(connection, "COPY public.lengths TO STDOUT", chunks.append)
+    assert rows == 3001
+    assert b"".join(chunks) == psql_copy(pg_database, "COPY public.lengths TO STDOUT")
+    connection.close()

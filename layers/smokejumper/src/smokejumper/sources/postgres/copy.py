@@ -3,9 +3,19 @@
 pg8000 hands every CopyData message (one per row) to Python separately,
 which makes a large table about 3.7x slower to read than pg_dump (measured,
 see the design notes). Here the socket is read in 1 MiB chunks and the
-CopyData payloads are cut out in one tight loop and written in large pieces;
-every other message (CommandComplete, errors, notices, ReadyForQuery) goes
-to pg8000's own handlers, so the connection's state stays pg8000's.
+CopyData payloads are cut out of each chunk in bulk and written in large
+pieces; every other message (CommandComplete, errors, notices,
+ReadyForQuery) goes to pg8000's own handlers, so the connection's state
+stays pg8000's.
+
+Cutting happens in two steps. `cut_rows` frames the rows of a chunk with
+numpy, with no Python work per row: in text COPY every row ends with the
+only newline it holds, so the newlines find the message boundaries, and the
+length field of every message is then checked against them. It stops at the
+first message it cannot vouch for (a message that is not CopyData, a
+message cut by the end of the chunk, anything that is not a text row); a
+message-by-message loop takes over from there for the rest of the chunk.
+The rows counted must equal the server's own count in CommandComplete.
 
 This relies on pg8000 internals (`_sock`, `message_types`, `send_QUERY`,
 `Context`): pg8000 is pinned, and tests compare the bytes with psql's.
@@ -17,6 +27,7 @@ import socket
 import struct
 from collections.abc import Callable
 
+import numpy as np
 import pg8000.native
 from pg8000.core import Context
 
@@ -25,14 +36,60 @@ RECEIVE_BUFFER = 4 * 1024 * 1024
 _COPY_DATA = ord("d")
 _COPY_OUT_RESPONSE = ord("H")
 _READY_FOR_QUERY = ord("Z")
+_NEWLINE = ord("\n")
 _HEADER = struct.Struct("!BI")  # message type, length (which counts itself but not the type)
+HEADER_SIZE = _HEADER.size
+
+Payload = bytes | memoryview
 
 
-def copy_out(connection: pg8000.native.Connection, sql: str, write: Callable[[bytes], object]) -> int:
+def cut_rows(data: bytes) -> tuple[memoryview | None, int, int]:
+    """Frame the leading CopyData messages of `data` that hold one text row each.
+
+    Returns (their payloads joined, bytes consumed, rows); (None, 0, 0) if
+    the first message is not such a row. `data` must start at a message.
+    """
+    buffer = np.frombuffer(data, np.uint8)
+    newlines = np.flatnonzero(buffer == _NEWLINE)
+    if newlines.size == 0:
+        return None, 0, 0
+    # Where messages would start if each ended at a newline: the chunk's start and after every newline.
+    bounds = np.empty(newlines.size + 1, np.int64)
+    bounds[0] = 0
+    np.add(newlines, 1, out=bounds[1:])
+    # A byte of a length field can be a newline too. Such a bound lies at most 5 bytes after the
+    # bound before it, which no true boundary does: the shortest message (a row of no columns) is
+    # 6 bytes, and a length with a newline byte is at least 10. Drop them.
+    apart = np.empty(bounds.size, bool)
+    apart[0] = True
+    np.greater(np.diff(bounds), HEADER_SIZE, out=apart[1:])
+    if not apart.all():
+        bounds = bounds[apart]
+    starts, ends = bounds[:-1], bounds[1:]
+    # Vouch for each message: it is CopyData and its length field ends it exactly at the next bound.
+    lengths = buffer[starts + 1].astype(np.int64) << 24
+    lengths |= buffer[starts + 2].astype(np.int64) << 16
+    lengths |= buffer[starts + 3].astype(np.int64) << 8
+    lengths |= buffer[starts + 4]
+    vouched = buffer[starts] == _COPY_DATA
+    vouched &= starts + 1 + lengths == ends
+    rows = vouched.size if vouched.all() else int(vouched.argmin())
+    if rows == 0:
+        return None, 0, 0
+    consumed = int(ends[rows - 1])
+    keep = np.ones(consumed, bool)
+    heads = starts[:rows]
+    for offset in range(HEADER_SIZE):
+        keep[heads + offset] = False
+    return memoryview(buffer[:consumed][keep]), consumed, rows
+
+
+def copy_out(connection: pg8000.native.Connection, sql: str, write: Callable[[Payload], object]) -> int:
     """Run a `COPY ... TO STDOUT` and pass its data to `write` in large chunks; returns the row count.
 
     Raises pg8000's DatabaseError if the server reports an error (after the
-    connection is back to ready), InterfaceError if the connection drops.
+    connection is back to ready), InterfaceError if the connection drops or
+    the rows received do not add up to the server's count.
     """
     context = Context(sql)
     # A deep receive buffer lets the server run ahead while this loop works.
@@ -43,17 +100,20 @@ def copy_out(connection: pg8000.native.Connection, sql: str, write: Callable[[by
     handlers = {code[0]: handler for code, handler in connection.message_types.items()}
     unpack_header = _HEADER.unpack_from
     pending = b""
+    received = 0
     ready = False
     while not ready:
         chunk = sock.read1(CHUNK)
         if not chunk:
             raise pg8000.native.InterfaceError("connection lost: the server closed the connection during COPY")
         data = pending + chunk if pending else chunk
+        payload, position, count = cut_rows(data)
+        if payload is not None:
+            write(payload)
+            received += count
+        # The rest, message by message: what cut_rows stopped at, up to the end of the chunk.
         size = len(data)
-        last_header = size - 5
-        position = 0
-        # Appending bytes slices to a bytearray measured 4x faster than
-        # collecting memoryview slices: this loop runs once per row.
+        last_header = size - HEADER_SIZE
         rows = bytearray()
         while position <= last_header:
             code, length = unpack_header(data, position)
@@ -61,13 +121,14 @@ def copy_out(connection: pg8000.native.Connection, sql: str, write: Callable[[by
             if message_end > size:
                 break
             if code == _COPY_DATA:
-                rows += data[position + 5 : message_end]
+                rows += data[position + HEADER_SIZE : message_end]
+                received += 1
             else:
                 if rows:
                     write(bytes(rows))
                     rows = bytearray()
                 if code != _COPY_OUT_RESPONSE:  # format details we do not need
-                    handlers[code](data[position + 5 : message_end], context)
+                    handlers[code](data[position + HEADER_SIZE : message_end], context)
                 if code == _READY_FOR_QUERY:
                     ready = True
                     position = message_end
@@ -80,4 +141,8 @@ def copy_out(connection: pg8000.native.Connection, sql: str, write: Callable[[by
         raise pg8000.native.InterfaceError("protocol error: data after ReadyForQuery")
     if context.error is not None:
         raise context.error
-    return int(context.row_count or 0)
+    if received != context.row_count:
+        raise pg8000.native.InterfaceError(
+            f"protocol error: received {received} rows, the server reports {context.row_count}"
+        )
+    return received

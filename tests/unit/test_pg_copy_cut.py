@@ -1,0 +1,72 @@
+"""cut_rows frames CopyData rows in bulk exactly as reading the messages one by one does."""
+
+from __future__ import annotations
+
+import struct
+
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+from smokejumper.sources.postgres.copy import cut_rows
+
+
+def message(code: bytes, payload: bytes) -> bytes:
+    return code + struct.pack("!I", len(payload) + 4) + payload
+
+
+def one_by_one(data: bytes) -> tuple[bytes, int, int]:
+    """The reference: leading CopyData messages that each hold one text row (a single, final newline)."""
+    position, rows, payloads = 0, 0, []
+    while position + 5 <= len(data):
+        code, length = struct.unpack_from("!BI", data, position)
+        end = position + 1 + length
+        payload = data[position + 5 : end]
+        if code != ord("d") or end > len(data) or not payload.endswith(b"\n") or b"\n" in payload[:-1]:
+            break
+        payloads.append(payload)
+        rows += 1
+        position = end
+    return b"".join(payloads), position, rows
+
+
+# Text rows: no newline inside, one at the end; lengths around those whose length field holds a 0x0a byte.
+text_rows = st.one_of(
+    st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"") + b"\n"),
+    st.sampled_from([6, 262, 518, 2556, 2811, 2812]).map(lambda n: b"x" * (n - 1) + b"\n"),
+)
+odd_messages = st.one_of(
+    st.binary(max_size=20).map(lambda b: message(b"d", b)),  # not a text row (binary COPY, say)
+    st.sampled_from([b"C", b"N", b"Z", b"E"]).map(lambda code: message(code, b"COPY 3\x00")),
+)
+
+
+@settings(max_examples=800)
+@given(
+    rows=st.lists(text_rows, max_size=30),
+    tail=st.lists(st.one_of(text_rows.map(lambda r: message(b"d", r)), odd_messages), max_size=5),
+    cut=st.integers(min_value=0, max_value=12),
+)
+@example(rows=[b"12345\n"] * 4, tail=[], cut=0)  # length field 10 = a newline byte, in every header
+def test_matches_reading_messages_one_by_one(rows, tail, cut):
+    data = b"".join(message(b"d", row) for row in rows) + b"".join(tail)
+    data = data[: len(data) - cut] if cut else data  # the chunk may end inside a message
+    payload, consumed, count = cut_rows(data)
+    expected_payload, expected_consumed, expected_count = one_by_one(data)
+    assert (count, consumed) == (expected_count, expected_consumed)
+    assert (bytes(payload) if payload is not None else b"") == expected_payload
+    if not tail and cut == 0:  # only text rows: all of them
+        assert (count, consumed) == (len(rows), len(data))
+
+
+def test_every_row_framed_in_bulk():
+    rows = [b"%d\t%s\n" % (n, b"y" * (n % 3000)) for n in range(5000)]
+    data = b"".join(message(b"d", row) for row in rows) + message(b"C", b"COPY 5000\x00")
+    payload, consumed, count = cut_rows(data)
+    assert count == 5000
+    assert bytes(payload) == b"".join(rows)
+    assert data[consumed : consumed + 1] == b"C"
+
+
+def test_nothing_to_vouch_for():
+    assert cut_rows(b"") == (None, 0, 0)
+    assert cut_rows(message(b"H", b"\x00\x00\x01\x00\x00")) == (None, 0, 0)
+    assert cut_rows(message(b"d", b"no newline")) == (None, 0, 0)
