@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import subprocess
 
@@ -116,3 +117,27 @@ def test_decompression_is_bounded_whatever_the_ratio():
     pieces = [len(piece) for piece in decompress_frame([blob], frame)]
     assert sum(pieces) == 64 * 1024 * 1024
     assert max(pieces) <= 1024 * 1024
+
+
+def test_content_checked_by_zstd_when_the_stored_digest_was_forged():
+    """Someone who rewrites a frame and its sha256 still meets zstd's own content checksum."""
+    blob, frames = write_sections()
+    frame = frames.frames[1]
+    piece = bytearray(blob[frame.offset : frame.offset + frame.length])
+    piece[-1] ^= 0x01  # the last byte of the frame is part of its content checksum
+    forged = type(frame)(**{**vars(frame), "sha256": hashlib.sha256(piece).hexdigest()})
+    with pytest.raises(IntegrityError, match="not valid zstd data"):
+        b"".join(decompress_frame([bytes(piece)], forged))
+
+
+def test_records_with_content_digests_are_still_checked():
+    """Artifacts of schema version 1 carry a sha256 of each frame's content; it is still checked."""
+    blob, frames = write_sections()
+    frame = frames.frames[1]
+    piece = blob[frame.offset : frame.offset + frame.length]
+    content = SECTIONS["public.users"]
+    good = type(frame)(**{**vars(frame), "uncompressed_sha256": hashlib.sha256(content).hexdigest()})
+    assert b"".join(decompress_frame([piece], good)) == content
+    bad = type(frame)(**{**vars(frame), "uncompressed_sha256": hashlib.sha256(b"other").hexdigest()})
+    with pytest.raises(IntegrityError, match="decompressed content does not match"):
+        b"".join(decompress_frame([piece], bad))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
+import zstandard
 from smokejumper.catalog import read_artifact_record
 from smokejumper.errors import NotFoundError
 from smokejumper.verify import verify_location
@@ -110,3 +112,17 @@ def test_replaced_artifact_record_is_caught_by_the_manifest(store):
 def test_nothing_to_verify(store):
     with pytest.raises(NotFoundError, match=r"neither artifact\.json nor manifest\.json"):
         verify_location(store.child("empty"))
+
+
+def test_version_1_record_content_digest_is_checked(artifact):
+    """A record of schema version 1 (which carried the sha256 of the decompressed file) is checked against it."""
+    record = json.loads(artifact.get_bytes("artifact.json"))
+    record["schema_version"] = 1
+    record["files"][0]["uncompressed_sha256"] = "0" * 64
+    artifact.put_bytes("artifact.json", json.dumps(record).encode())
+    report = verify_location(artifact)
+    assert report.problems == ["dump.sql.zst: sha256 of the decompressed content does not match the record"]
+    content = zstandard.ZstdDecompressor().stream_reader(artifact.get_bytes(DUMP), read_across_frames=True).read()
+    record["files"][0]["uncompressed_sha256"] = hashlib.sha256(content).hexdigest()
+    artifact.put_bytes("artifact.json", json.dumps(record).encode())
+    assert verify_location(artifact).ok

@@ -62,7 +62,6 @@ class ArtifactWriter:
                 size=frames.size,
                 sha256=frames.sha256,
                 uncompressed_size=frames.uncompressed_size,
-                uncompressed_sha256=frames.uncompressed_sha256,
                 frames=[FrameEntry(**vars(frame)) for frame in frames.frames],
             )
         )
@@ -94,8 +93,8 @@ def verify_stored_frames(store: Store, key: str, frames: Sequence[FrameEntry]) -
     """Check every frame's stored bytes (length and sha256) before anything is applied; returns bytes checked.
 
     Matching compressed bytes decompress to exactly what was dumped, so this
-    pass need not decompress; `read_frame` checks the content digests again
-    while a restore applies the frames.
+    pass need not decompress; `read_frame` checks each frame again (sha256 and
+    zstd's content checksum) while a restore applies it.
     """
     problems = []
     for frame in frames:

@@ -25,6 +25,7 @@ from smokejumper.errors import IntegrityError, NotFoundError, StoreError, UsageE
 from smokejumper.store import Store, join_key
 
 SCHEMA_VERSION = 1
+ARTIFACT_SCHEMA_VERSION = 2
 ARTIFACT_RECORD = "artifact.json"
 MANIFEST = "manifest.json"
 RUNS_DIR = "runs"
@@ -54,8 +55,8 @@ class _Record(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-def _sha256_field(value: str) -> str:
-    if not _SHA256.match(value):
+def _sha256_field(value: str | None) -> str | None:
+    if value is not None and not _SHA256.match(value):
         raise ValueError("must be 64 lowercase hex digits")
     return value
 
@@ -68,7 +69,8 @@ class FrameEntry(_Record):
     length: int = Field(ge=0)
     sha256: str
     uncompressed_size: int = Field(ge=0)
-    uncompressed_sha256: str
+    # Records of schema version 1 only: sha256 covers the stored bytes (see smokejumper.frames).
+    uncompressed_sha256: str | None = Field(default=None, exclude_if=lambda value: value is None)
     rows: int | None = Field(default=None, ge=0)
     meta: dict[str, Any] = Field(default_factory=dict, description="engine-specific: what using this frame alone needs")
 
@@ -82,7 +84,7 @@ class DataFile(_Record):
     size: int = Field(ge=0)
     sha256: str
     uncompressed_size: int = Field(ge=0)
-    uncompressed_sha256: str
+    uncompressed_sha256: str | None = Field(default=None, exclude_if=lambda value: value is None)  # version 1
     compression: Literal["zstd"] = "zstd"
     frames: list[FrameEntry]
 
@@ -98,7 +100,8 @@ class ArtifactRecord(_Record):
     """artifact.json: makes an artifact directory self-describing."""
 
     kind: Literal["smokejumper.artifact"] = "smokejumper.artifact"
-    schema_version: Literal[1] = SCHEMA_VERSION
+    # 2: no sha256 of uncompressed bytes (older readers would refuse a record without them).
+    schema_version: Literal[1, 2] = ARTIFACT_SCHEMA_VERSION
     engine: str = Field(description="postgres, mysql, etcd, volume, ...")
     name: str = Field(description="the target's name in the plan, e.g. ccdb")
     source: dict[str, Any] = Field(default_factory=dict, description="identity and server version")

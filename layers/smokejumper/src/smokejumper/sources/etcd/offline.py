@@ -139,7 +139,7 @@ def _fetch_artifact(store: Store, record: ArtifactRecord, url: str, directory: P
     fd, path = _private_file(directory, "snapshot.db")
     try:
         with os.fdopen(fd, "wb") as out:
-            # read_frame checks length and both digests; it raises before the last piece is handed over.
+            # read_frame checks length, sha256 and zstd's checksum; it raises before the last piece is handed over.
             for data in read_frame(store, join_key(SNAPSHOT_FILE), frame):
                 out.write(data)
                 if progress:

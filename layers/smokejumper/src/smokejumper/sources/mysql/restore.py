@@ -1,8 +1,8 @@
 """Restore a smokejumper MySQL dump into a database, verifying every byte before touching it.
 
 Every frame the restore will use is checked (length, sha256) before the
-first statement runs; each frame's content digest is checked again as it is
-decompressed. The target must hold no tables, views, routines or events
+first statement runs; each frame is checked again (sha256, zstd's content
+checksum) as it is decompressed. The target must hold no tables, views, routines or events
 unless `clean`, which drops them first.
 
 MySQL cannot put DDL in a transaction, so unlike PostgreSQL a restore that
