@@ -26,17 +26,23 @@ from __future__ import annotations
 import socket
 import struct
 from collections.abc import Callable
+from typing import BinaryIO
 
 import numpy as np
 import pg8000.native
 from pg8000.core import Context
 
 CHUNK = 1024 * 1024
+# Framing costs ~40 µs a call whatever the size, and a reader that keeps up with the server gets
+# ~80 KiB a read: gather at least this much before framing (8,600 calls -> ~2,700 at pgbench scale 70).
+MIN_BATCH = 256 * 1024
 RECEIVE_BUFFER = 4 * 1024 * 1024
 _COPY_DATA = ord("d")
 _COPY_OUT_RESPONSE = ord("H")
 _READY_FOR_QUERY = ord("Z")
 _NEWLINE = ord("\n")
+# The whole of a ReadyForQuery message but its status byte: after it the server sends nothing more.
+_READY_MESSAGE = b"Z\x00\x00\x00\x05"
 _HEADER = struct.Struct("!BI")  # message type, length (which counts itself but not the type)
 HEADER_SIZE = _HEADER.size
 
@@ -101,6 +107,27 @@ class RowCutter:
         return memoryview(buffer[:consumed][keep]), consumed, rows
 
 
+def _read_batch(sock: BinaryIO) -> bytes:
+    """What the socket has, waiting for more while it is under MIN_BATCH and the server is not done.
+
+    The server is done once the data ends with ReadyForQuery; waiting then would wait forever. Those
+    bytes cannot end a batch by chance: rows hold no NUL byte, and a CopyData length field cannot
+    start with "Z" (that would be over 1 GB).
+    """
+    data = sock.read1(CHUNK)
+    if len(data) >= MIN_BATCH or data[-6:-1] == _READY_MESSAGE:
+        return data
+    pieces, size, tail = [data], len(data), data[-6:]
+    while data and size < MIN_BATCH:
+        data = sock.read1(CHUNK - size)
+        pieces.append(data)
+        size += len(data)
+        tail = (tail + data)[-6:]
+        if tail[:-1] == _READY_MESSAGE:
+            break
+    return b"".join(pieces)
+
+
 def copy_out(connection: pg8000.native.Connection, sql: str, write: Callable[[Payload], object]) -> int:
     """Run a `COPY ... TO STDOUT` and pass its data to `write` in large chunks; returns the row count.
 
@@ -121,7 +148,7 @@ def copy_out(connection: pg8000.native.Connection, sql: str, write: Callable[[Pa
     received = 0
     ready = False
     while not ready:
-        chunk = sock.read1(CHUNK)
+        chunk = _read_batch(sock)
         if not chunk:
             raise pg8000.native.InterfaceError("connection lost: the server closed the connection during COPY")
         data = pending + chunk if pending else chunk
