@@ -6,7 +6,7 @@ import struct
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from smokejumper.sources.postgres.copy import RowCutter
+from smokejumper.sources.postgres.copy import MIN_BATCH, RowCutter, _read_batch
 
 # One cutter for every example: its scratch arrays are reused across chunks of any size, as in a COPY.
 cut_rows = RowCutter().cut
@@ -73,3 +73,30 @@ def test_nothing_to_vouch_for():
     assert cut_rows(b"") == (None, 0, 0)
     assert cut_rows(message(b"H", b"\x00\x00\x01\x00\x00")) == (None, 0, 0)
     assert cut_rows(message(b"d", b"no newline")) == (None, 0, 0)
+
+
+class Socket:
+    """Hands out the given pieces one read at a time; a read past them would block forever, so it fails."""
+
+    def __init__(self, *pieces: bytes) -> None:
+        self.pieces = list(pieces)
+
+    def read1(self, size: int) -> bytes:
+        assert self.pieces, "read again after the server was done: this would block forever"
+        piece = self.pieces.pop(0)
+        assert len(piece) <= size
+        return piece
+
+
+def test_batch_stops_at_ready_for_query_even_split_across_reads():
+    rows = message(b"d", b"1\n") * 3
+    done = message(b"C", b"COPY 3\x00") + b"Z\x00\x00\x00\x05I"
+    assert _read_batch(Socket(rows, done[:-4], done[-4:-1], done[-1:])) == rows + done
+    assert _read_batch(Socket(rows + done)) == rows + done
+
+
+def test_batch_gathers_small_reads():
+    rows = [message(b"d", b"x" * 1000 + b"\n") for _ in range(400)]
+    batch = _read_batch(Socket(*rows))
+    assert len(batch) >= MIN_BATCH
+    assert batch == b"".join(rows[: len(batch) // len(rows[0])])
