@@ -19,14 +19,15 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass, field, replace
+from typing import IO, Any, Protocol
 
 import zstandard
 
 from smokejumper.errors import IntegrityError
 
 DEFAULT_LEVEL = 3
+APPEND_CHUNK = 1024 * 1024
 
 
 class Sink(Protocol):
@@ -122,6 +123,28 @@ class FrameWriter:
                 meta=section.meta,
             )
         )
+
+    def append(self, frame: FrameInfo, source: IO[bytes]) -> FrameInfo:
+        """Copy in a frame another FrameWriter wrote to `source` (its only frame), checking its bytes.
+
+        Lets frames be compressed in parallel, each into its own spool, and
+        still land in this file in order.
+        """
+        if self._open:
+            raise RuntimeError("frames do not nest: close the open frame first")
+        source.seek(0)
+        offset = self.size
+        frame_digest = hashlib.sha256()
+        while data := source.read(APPEND_CHUNK):
+            self._sink.write(data)
+            frame_digest.update(data)
+            self._digest.update(data)
+            self.size += len(data)
+        if (self.size - offset, frame_digest.hexdigest()) != (frame.length, frame.sha256):
+            raise IntegrityError(f"frame {frame.name!r}: its spool does not hold the bytes that were written to it")
+        self.uncompressed_size += frame.uncompressed_size
+        self.frames.append(replace(frame, offset=offset))
+        return self.frames[-1]
 
     def write_frame(
         self, name: str, data: bytes, *, rows: int | None = None, meta: dict[str, Any] | None = None

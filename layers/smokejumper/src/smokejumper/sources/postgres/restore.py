@@ -60,21 +60,26 @@ def _frames(store: Store, artifact_dir: str) -> tuple[DataFile, str]:
 
 
 def select_frames(data_file: DataFile, tables: Sequence[str] | None) -> list[FrameEntry]:
-    """The frames a restore needs, in file order: all of them, or the named tables' data."""
+    """The frames a restore needs, in file order: all of them, or the named tables' data.
+
+    A table dumped by several streams has one frame per part (meta "part"); naming the table takes them all.
+    """
     if not tables:
         return list(data_file.frames)
-    by_name: dict[str, FrameEntry] = {}
+    by_name: dict[str, list[FrameEntry]] = {}
     for frame in data_file.frames:
         if frame.meta.get("kind") == "table":
-            by_name[frame.name] = frame
-            by_name[f"{frame.meta['schema']}.{frame.meta['table']}"] = frame
-    chosen, unknown = [], []
+            by_name.setdefault(frame.name, []).append(frame)
+            if frame.name != f"{frame.meta['schema']}.{frame.meta['table']}":
+                by_name.setdefault(f"{frame.meta['schema']}.{frame.meta['table']}", []).append(frame)
+    chosen: list[FrameEntry] = []
+    unknown = []
     for name in tables:
-        frame = by_name.get(name) or by_name.get(f"public.{name}")
-        if frame is None:
+        parts = by_name.get(name) or by_name.get(f"public.{name}")
+        if parts is None:
             unknown.append(name)
-        elif frame not in chosen:
-            chosen.append(frame)
+        else:
+            chosen.extend(part for part in parts if part not in chosen)
     if unknown:
         known = sorted(frame.name for frame in data_file.frames if frame.meta.get("kind") == "table")
         raise UsageError(
@@ -243,7 +248,9 @@ def restore_database(
     summary = RestoreSummary(database)
 
     existing = user_tables(connection)
-    chosen = [frame for frame in frames if frame.meta.get("kind") == "table"] if tables else []
+    # One frame per table (its first part) for what is done once per table.
+    chosen = [frame for frame in frames if frame.meta.get("kind") == "table" and frame.meta.get("part", 1) == 1]
+    chosen = chosen if tables else []
     to_create = [frame for frame in chosen if frame.name not in existing]
     created = {frame.name for frame in to_create}
     reloaded = [frame.name for frame in chosen if frame.name not in created]
@@ -274,16 +281,18 @@ def restore_database(
             if kind == "table":
                 target = frame.name
                 has_rows = f"SELECT EXISTS (SELECT 1 FROM {target})"
-                if tables and not clean and target not in created and rows(connection, has_rows)[0][0]:
+                first_part = frame.meta.get("part", 1) == 1
+                if tables and not clean and first_part and target not in created and rows(connection, has_rows)[0][0]:
                     raise RestoreError(
                         f"table {target} already has rows", hint="pass --clean to empty it before loading"
                     )
                 columns = ", ".join(frame.meta["columns"])
                 data = _copy_rows(read_frame(store, key, frame), int(frame.meta["header_length"]))
                 connection.run(f"COPY {target} ({columns}) FROM STDIN", stream=data)
-                summary.tables.append(
-                    TableResult(target, connection.row_count, frame.uncompressed_size, created=target in created)
-                )
+                if first_part:
+                    summary.tables.append(TableResult(target, 0, 0, created=target in created))
+                summary.tables[-1].rows += connection.row_count
+                summary.tables[-1].bytes += frame.uncompressed_size
                 if on_frame:
                     on_frame(target, connection.row_count, frame.uncompressed_size)
             else:
