@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+import pg8000.native
 import pytest
 from smokejumper.artifact import ArtifactWriter
 from smokejumper.errors import IntegrityError
@@ -189,3 +190,29 @@ def test_s3_upload_failing_mid_dump_leaves_no_object_and_no_upload(pg_database, 
     assert client.parts == 2
     assert s3_bucket.client.list_multipart_uploads(Bucket=s3_bucket.name).get("Uploads", []) == []
     assert s3_bucket.client.list_objects_v2(Bucket=s3_bucket.name).get("KeyCount") == 0
+
+
+def test_rows_hidden_by_row_level_security_fail_the_dump(pg_database, store):
+    """A backup role that row-level security would filter gets an error, never a dump missing rows."""
+    role = f"sj_rls_{pg_database.dbname[-12:]}"
+    admin = pg_database.connect()
+    admin.run(
+        "CREATE TABLE secrets (id int, owner text); INSERT INTO secrets VALUES (1, 'a'), (2, 'b');"
+        " ALTER TABLE secrets ENABLE ROW LEVEL SECURITY;"
+        " CREATE POLICY only_a ON secrets USING (owner = 'a');"
+    )
+    admin.run(f"CREATE ROLE {role} LOGIN; GRANT SELECT ON secrets TO {role}")
+    try:
+        where = {"host": pg_database.host, "port": pg_database.port, "database": pg_database.dbname}
+        as_role = pg8000.native.Connection(role, **where)
+        assert as_role.run("SELECT count(*) FROM secrets") == [[1]], "the policy hides a row from the role"
+        try:
+            writer = ArtifactWriter(store, "ccdb", engine="postgres", name="ccdb")
+            with pytest.raises(DumpError, match="row-level security"):
+                dump_database(as_role, writer)
+        finally:
+            as_role.close()
+        assert list(store.list_keys()) == []
+    finally:
+        admin.run(f"DROP OWNED BY {role}; DROP ROLE {role}")
+        admin.close()

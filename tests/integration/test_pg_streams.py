@@ -10,7 +10,9 @@ import pytest
 from smokejumper.artifact import ArtifactWriter
 from smokejumper.sources.dsn import SourceConnectionError
 from smokejumper.sources.postgres import streams
+from smokejumper.sources.postgres.copy import copy_out
 from smokejumper.sources.postgres.dump import DumpOptions, dump_database
+from smokejumper.sources.postgres.schema import Table
 from smokejumper.store import open_store
 
 from tests.integration.test_pg_roundtrip import check_both_restores, restore_from
@@ -110,9 +112,17 @@ def test_streams_under_load_read_one_snapshot(pg_database, tmp_path):
             assert before <= transfers <= after, "the snapshot lies between the commits seen before and after"
 
 
-def test_helper_locked_out_hands_its_part_back(pg_database, tmp_path, monkeypatch):
-    """Someone queues ACCESS EXCLUSIVE on a table mid-dump: helpers must not queue behind it (that would
-    wait forever: the request waits for the dump's own lock). The dump's connection copies those parts."""
+@pytest.mark.parametrize(
+    ("statement", "locked_relation"),
+    [
+        ("LOCK TABLE public.big IN ACCESS EXCLUSIVE MODE", "public.big"),
+        # REINDEX locks the index, not the table: helpers meet it when planning a page range.
+        ("REINDEX INDEX public.big_pkey", "public.big_pkey"),
+    ],
+)
+def test_helper_locked_out_hands_its_part_back(pg_database, tmp_path, monkeypatch, statement, locked_relation):
+    """Someone queues an exclusive lock mid-dump: helpers must not queue behind it (that would wait
+    forever: the request waits for the dump's own locks). The dump's connection copies those parts."""
     connection = pg_database.connect()
     connection.run("CREATE TABLE public.a (id int); INSERT INTO public.a VALUES (1)")
     connection.run("CREATE TABLE public.b (id int); INSERT INTO public.b VALUES (2)")
@@ -124,9 +134,9 @@ def test_helper_locked_out_hands_its_part_back(pg_database, tmp_path, monkeypatc
     def take_exclusive_lock():
         locker.run("SET lock_timeout = '60s'")
         locker.run("BEGIN")
-        locker.run("LOCK TABLE public.big IN ACCESS EXCLUSIVE MODE")  # waits until the dump ends
-        locked.set()
+        locker.run(statement)  # waits until the dump ends
         locker.run("ROLLBACK")
+        locked.set()
 
     def queue_the_lock(table, rows, size):
         if table.qualified != "public.a":
@@ -135,8 +145,9 @@ def test_helper_locked_out_hands_its_part_back(pg_database, tmp_path, monkeypatc
         watcher = pg_database.connect()
         deadline = time.monotonic() + 10
         while not watcher.run(
-            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE relation = 'public.big'::regclass"
-            " AND mode = 'AccessExclusiveLock' AND NOT granted)"
+            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE relation = CAST(:relation AS regclass)"
+            " AND mode = 'AccessExclusiveLock' AND NOT granted)",
+            relation=locked_relation,
         )[0][0]:
             assert time.monotonic() < deadline, "the exclusive lock request never queued"
             time.sleep(0.02)
@@ -144,15 +155,15 @@ def test_helper_locked_out_hands_its_part_back(pg_database, tmp_path, monkeypatc
 
     handed_back = []
 
-    def lock_nowait(connection, table):
+    def take_locks(self, connection, part):
         try:
-            real_lock_nowait(connection, table)
+            real_take_locks(self, connection, part)
         except streams.HandedBack:
-            handed_back.append(table.qualified)
+            handed_back.append(part.table.qualified)
             raise
 
-    real_lock_nowait = streams._lock_nowait
-    monkeypatch.setattr(streams, "_lock_nowait", lock_nowait)
+    real_take_locks = streams.Helpers._take_locks
+    monkeypatch.setattr(streams.Helpers, "_take_locks", take_locks)
     store = open_store(str(tmp_path))
     record = dump(pg_database, store, streams=2, on_table=queue_the_lock)
     assert locked.wait(30), "the exclusive lock was granted once the dump ended"
@@ -163,6 +174,56 @@ def test_helper_locked_out_hands_its_part_back(pg_database, tmp_path, monkeypatc
     with fresh_postgres_database() as target:
         restore_from(store, target)
         assert_same_database(pg_database, target)
+
+
+def test_server_timeouts_do_not_cut_a_long_dump_short(pg_database, tmp_path):
+    """A server that ends idle transactions after 300 ms: the dump's connections wait longer than that
+    (here in the progress callback; helpers between their parts) and must not be killed."""
+    pg_database.connect().run(BIG)
+    admin = pg_database.connect()
+    admin.run(f"ALTER DATABASE {pg_database.dbname} SET idle_in_transaction_session_timeout = '300ms'")
+    admin.close()
+    record = dump(pg_database, open_store(str(tmp_path)), on_table=lambda *_: time.sleep(0.8))
+    assert record.snapshot_point["streams"] == 3
+    assert sum(frame.rows for frame in parts_of(record, "public.big")) == 6000 - 6000 // 7
+
+
+def test_abort_stops_a_helper_copy_at_once(pg_database):
+    """On failure the helpers' COPYs stop at once instead of streaming to their end."""
+    connection = pg_database.connect()
+    connection.run("CREATE TABLE public.wide AS SELECT g AS id, repeat('w', 200) AS t FROM generate_series(1, 1e5) g")
+    connection.run("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+    started = threading.Event()
+
+    def slow_copy(helper, frames, part):
+        def write(data):
+            started.set()
+            time.sleep(0.2)  # 20 MB in 256 KiB batches: about 16 s to the end
+            return len(data)
+
+        return copy_out(helper, part.copy_sql(), write)
+
+    table = Table(1, "public.wide", "public", "wide", ["id", "t"], 20_000_000, 20_000_000)
+    began = time.monotonic()
+    with (
+        pytest.raises(RuntimeError, match="main stream failed"),
+        streams.open_helpers(
+            connection,
+            pg_database.connect,
+            2,
+            level=3,
+            lock_timeout_ms=1000,
+            prepare=lambda _connection: None,
+            opening_errors=(Exception,),
+            explain=str,
+        ) as (helpers, _why_not),
+    ):
+        future = helpers.submit(streams.Part(table), slow_copy)
+        assert started.wait(10)
+        raise RuntimeError("main stream failed")
+    assert time.monotonic() - began < 5, "close(abort=True) waited for the COPY to finish"
+    assert future.exception() is not None, "the helper's COPY was cut off"
+    connection.close()
 
 
 def test_a_helper_that_cannot_connect_leaves_one_stream(pg_database, tmp_path):

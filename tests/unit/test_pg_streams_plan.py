@@ -15,7 +15,7 @@ MIB = 1024 * 1024
 
 
 def table(name: str, size: int) -> Table:
-    return Table(1, f"public.{name}", "public", name, ["id"], size)
+    return Table(1, f"public.{name}", "public", name, ["id"], size, size)
 
 
 def plan(tables, *, streams=2, split=256 * MIB, version=150000):

@@ -81,7 +81,7 @@ def select_frames(data_file: DataFile, tables: Sequence[str] | None) -> list[Fra
         else:
             chosen.extend(part for part in parts if part not in chosen)
     if unknown:
-        known = sorted(frame.name for frame in data_file.frames if frame.meta.get("kind") == "table")
+        known = sorted({frame.name for frame in data_file.frames if frame.meta.get("kind") == "table"})
         raise UsageError(
             f"not in this dump: {', '.join(unknown)}",
             hint=f"tables in the dump: {', '.join(known[:20])}{' …' if len(known) > 20 else ''}",
@@ -294,7 +294,8 @@ def restore_database(
                 summary.tables[-1].rows += connection.row_count
                 summary.tables[-1].bytes += frame.uncompressed_size
                 if on_frame:
-                    on_frame(target, connection.row_count, frame.uncompressed_size)
+                    part = f" (part {frame.meta['part']} of {frame.meta['parts']})" if "part" in frame.meta else ""
+                    on_frame(target + part, connection.row_count, frame.uncompressed_size)
             else:
                 sql = b"".join(read_frame(store, key, frame)).decode()
                 connection.run(sql)

@@ -74,7 +74,8 @@ class Table:
     schema: str
     name: str
     columns: list[str]  # quoted column names COPY reads and writes (generated columns excluded)
-    estimated_bytes: int = 0
+    estimated_bytes: int = 0  # on disk with its TOAST data (pg_table_size)
+    heap_bytes: int = 0  # the main fork alone (pg_relation_size): what its pages span
 
 
 # A statement and the table it belongs to (None: no table's own), as the
@@ -719,7 +720,8 @@ def _tables(
         "        WHERE i.inhrelid = c.oid ORDER BY i.inhseqno),"
         "  CASE WHEN c.relispartition THEN pg_catalog.pg_get_expr(c.relpartbound, c.oid) END,"
         "  CASE WHEN c.relkind = 'p' THEN pg_catalog.pg_get_partkeydef(c.oid) END,"
-        "  c.relpersistence, c.reloptions, pg_catalog.pg_relation_size(c.oid), c.relreplident"
+        "  c.relpersistence, c.reloptions, pg_catalog.pg_table_size(c.oid), c.relreplident,"
+        "  pg_catalog.pg_relation_size(c.oid)"
         " FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
         f" WHERE c.relkind IN ('r', 'p') AND {USER_SCHEMA} AND {not_in_extension('pg_class', 'c.oid')}"
         " ORDER BY c.oid",
@@ -748,6 +750,7 @@ def _tables(
             options,
             size,
             replica_identity,
+            heap_size,
         ) = row
         alter = f"ALTER TABLE ONLY {qualified}"
         columns[qualified] = _column_definitions(connection, oid, alter, partition=is_partition)
@@ -794,7 +797,7 @@ def _tables(
         if replica_identity in ("f", "n"):
             after[qualified].append(f"{alter} REPLICA IDENTITY {'FULL' if replica_identity == 'f' else 'NOTHING'};")
         if kind == "r":
-            tables.append(Table(oid, qualified, schema_name, name, columns[qualified].copy, int(size)))
+            tables.append(Table(oid, qualified, schema_name, name, columns[qualified].copy, int(size), int(heap_size)))
 
     alone = {
         table: [f"{head}{_table_body(columns[table], checks[table], with_columns)}{tail};", *after[table]]

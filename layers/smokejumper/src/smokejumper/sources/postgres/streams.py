@@ -11,11 +11,17 @@ a wave straight into the artifact while the helpers compress theirs into
 spool files, which are then copied in after it, in order. So the frames
 keep the tables' order, and a spool holds at most one part.
 
-A helper takes its table's lock with NOWAIT, as pg_dump's workers do: the
-dump's connection already holds ACCESS SHARE on every table, so a helper
-could only wait behind someone's queued ACCESS EXCLUSIVE request, which
-itself waits for the dump, forever. A helper that cannot have the lock
-hands the part back, and the dump's connection copies it itself.
+A helper takes its locks without waiting, as pg_dump's workers do: the
+dump's connection already holds ACCESS SHARE on every table (and, for a
+split table, on its indexes, which planning a ctid range query locks), so a
+helper could only wait behind someone's queued exclusive request (ALTER
+TABLE, REINDEX), which itself waits for the dump: forever, and the server
+cannot see that cycle. A helper that cannot have its locks at once hands the
+part back, and the dump's connection copies it itself. Every helper wait is
+also bounded by the dump's lock timeout.
+
+On failure the helpers' sockets are shut down first: a COPY in progress then
+ends at once instead of running to its end.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import queue
 import re
+import socket
 import tempfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -32,6 +39,7 @@ from typing import IO
 
 import pg8000.native
 
+from smokejumper.errors import SmokejumperError
 from smokejumper.frames import FrameInfo, FrameWriter
 from smokejumper.sources.postgres.schema import Table
 
@@ -40,10 +48,12 @@ SPOOL_IN_MEMORY = 16 * 1024 * 1024
 # PostgreSQL 14 added TID range scans: before it, a ctid range reads the whole table.
 TID_RANGE_SCAN_VERSION = 140000
 LOCK_NOT_AVAILABLE = "55P03"
+# How long a helper waits for a lock before it hands the part back (ms).
+PROBE_LOCK_TIMEOUT_MS = 200
 CLOSE_ERRORS = (pg8000.native.InterfaceError, pg8000.native.DatabaseError, OSError)
 # What pg_export_snapshot() returns, e.g. 00000003-0000001B-1: checked before it is put in SQL
 # (SET TRANSACTION SNAPSHOT takes no parameters).
-SNAPSHOT_ID = re.compile(r"^[0-9A-F]+(-[0-9A-F]+)+$")
+SNAPSHOT_ID = re.compile(r"[0-9A-F]+(-[0-9A-F]+)+")
 
 Connect = Callable[[], pg8000.native.Connection]
 
@@ -63,14 +73,17 @@ class Part:
         return self.count == 1
 
     def copy_sql(self) -> str:
-        columns = ", ".join(self.table.columns)
         if self.whole:
-            return f"COPY {self.table.qualified} ({columns}) TO STDOUT"
+            return f"COPY {self.table.qualified} ({', '.join(self.table.columns)}) TO STDOUT"
+        return f"COPY ({self.select_sql()}) TO STDOUT"
+
+    def select_sql(self) -> str:
+        """The rows of a page range (planning it locks the table's indexes)."""
         # ONLY: COPY of a table never includes its inheritance children's rows, and neither may a part.
         condition = f"ctid >= '({self.first_page},0)'::pg_catalog.tid"
         if self.end_page is not None:
             condition += f" AND ctid < '({self.end_page},0)'::pg_catalog.tid"
-        return f"COPY (SELECT {columns} FROM ONLY {self.table.qualified} WHERE {condition}) TO STDOUT"
+        return f"SELECT {', '.join(self.table.columns)} FROM ONLY {self.table.qualified} WHERE {condition}"
 
     def meta(self) -> dict[str, object]:
         """What the artifact records about the part (nothing for a whole table)."""
@@ -82,14 +95,18 @@ class Part:
 def plan_parts(
     tables: list[Table], *, streams: int, split_bytes: int, block_size: int, server_version: int
 ) -> list[Part]:
-    """The dump's parts, in table order; a table splits only when more than one stream can share it."""
+    """The dump's parts, in table order; a table splits only when more than one stream can share it.
+
+    How many parts: from the table's size with its TOAST data; where they
+    lie: from its own pages (a TOAST value is read with the row that owns it).
+    """
     parts: list[Part] = []
     for table in tables:
         count = -(-table.estimated_bytes // split_bytes) if split_bytes > 0 else 1
         if streams < 2 or server_version < TID_RANGE_SCAN_VERSION or count < 2:
             parts.append(Part(table))
             continue
-        pages = max(table.estimated_bytes // block_size, count)
+        pages = max(table.heap_bytes // block_size, count)
         bounds = [pages * index // count for index in range(count)] + [None]
         # The last part is open-ended: the table may have grown since its size was read.
         parts.extend(Part(table, index + 1, count, bounds[index] or 0, bounds[index + 1]) for index in range(count))
@@ -114,42 +131,62 @@ def waves(parts: list[Part], streams: int, split_bytes: int) -> Iterator[list[Pa
 
 
 class HandedBack(Exception):
-    """A helper could not lock the part's table without waiting: the dump's connection copies it."""
+    """A helper could not have the part's locks without waiting: the dump's connection copies it."""
+
+
+class SnapshotExportError(SmokejumperError):
+    """The dump's snapshot could not be exported for helper streams."""
 
 
 Spooled = tuple[FrameInfo, IO[bytes]]
-CopyPart = Callable[[pg8000.native.Connection, FrameWriter, Part], None]
+CopyPart = Callable[[pg8000.native.Connection, FrameWriter, Part], FrameInfo]
+Prepare = Callable[[pg8000.native.Connection], None]
+
+
+def hold_index_locks(connection: pg8000.native.Connection, parts: list[Part]) -> None:
+    """Lock, for the dump's whole transaction, the indexes of every split table (planning a part locks them).
+
+    Then a REINDEX or DROP INDEX waits for the dump, as an ALTER TABLE does,
+    instead of standing between the dump's own connection and its next part.
+    """
+    for part in parts:
+        if part.number == 1 and not part.whole:
+            connection.run(f"EXPLAIN {part.select_sql()}")
 
 
 class Helpers:
     """Helper connections on the dump's snapshot, each used by one thread at a time."""
 
-    def __init__(self, connect: Connect, snapshot_id: str, count: int, *, level: int) -> None:
+    def __init__(
+        self,
+        connections: list[pg8000.native.Connection],
+        *,
+        level: int,
+        lock_timeout_ms: int,
+    ) -> None:
         self._idle: queue.SimpleQueue[pg8000.native.Connection] = queue.SimpleQueue()
-        self._all: list[pg8000.native.Connection] = []
+        self._all = connections
+        for connection in connections:
+            self._idle.put(connection)
         self._level = level
-        try:
-            for _ in range(count):
-                connection = connect()
-                self._all.append(connection)
-                connection.run("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                connection.run(f"SET TRANSACTION SNAPSHOT '{snapshot_id}'")
-                connection.run("SET LOCAL statement_timeout = 0")
-                connection.run("SELECT pg_catalog.set_config('search_path', '', true)")
-                self._idle.put(connection)
-        except BaseException:
-            self.close()
-            raise
-        self._pool = ThreadPoolExecutor(max_workers=count, thread_name_prefix="copy-stream")
+        self._lock_timeout_ms = lock_timeout_ms
+        self._futures: list[Future[Spooled]] = []
+        self._pool = ThreadPoolExecutor(max_workers=len(connections), thread_name_prefix="copy-stream")
+
+    @property
+    def count(self) -> int:
+        return len(self._all)
 
     def submit(self, part: Part, copy_part: CopyPart) -> Future[Spooled]:
-        return self._pool.submit(self._spool, part, copy_part)
+        future = self._pool.submit(self._spool, part, copy_part)
+        self._futures.append(future)
+        return future
 
     def _spool(self, part: Part, copy_part: CopyPart) -> Spooled:
         connection = self._idle.get()
         try:
-            _lock_nowait(connection, part.table)
-            # Closed by the caller once copied into the artifact (or on failure here).
+            self._take_locks(connection, part)
+            # Closed by the caller once copied into the artifact, or by close().
             spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115
             try:
                 frames = FrameWriter(spool, level=self._level)
@@ -161,28 +198,52 @@ class Helpers:
         finally:
             self._idle.put(connection)
 
-    def close(self) -> None:
-        """End the helpers' transactions; closing their sockets also stops a COPY still running."""
-        pool = getattr(self, "_pool", None)
+    def _take_locks(self, connection: pg8000.native.Connection, part: Part) -> None:
+        """The part's table lock, and its indexes' for a page range, at once or not at all (HandedBack)."""
+        connection.run("SAVEPOINT part_locks")
+        try:
+            # Undone with the savepoint when the locks cannot be had; reset below when they can.
+            connection.run(f"SET LOCAL lock_timeout = {PROBE_LOCK_TIMEOUT_MS}")
+            connection.run(f"LOCK TABLE {part.table.qualified} IN ACCESS SHARE MODE NOWAIT")
+            if not part.whole:
+                connection.run(f"EXPLAIN {part.select_sql()}")
+        except pg8000.native.DatabaseError as exc:
+            detail = exc.args[0] if exc.args else {}
+            if isinstance(detail, dict) and detail.get("C") == LOCK_NOT_AVAILABLE:
+                connection.run("ROLLBACK TO SAVEPOINT part_locks")
+                raise HandedBack(part.table.qualified) from exc
+            raise
+        connection.run("RELEASE SAVEPOINT part_locks")
+        connection.run(f"SET LOCAL lock_timeout = {int(self._lock_timeout_ms)}")
+
+    def close(self, *, abort: bool) -> None:
+        """Stop the helpers and end their transactions. With `abort`, a COPY still running stops at once:
+        its socket is shut down (closing a connection alone would let the stream run on to its end)."""
+        if abort:
+            for connection in self._all:
+                with contextlib.suppress(OSError):
+                    connection._usock.shutdown(socket.SHUT_RDWR)
+        self._pool.shutdown(wait=True, cancel_futures=True)
         for connection in self._all:
             # One already broken has nothing left to release.
             with contextlib.suppress(*CLOSE_ERRORS):
                 connection.close()
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+        for future in self._futures:  # spools of parts never copied in (closing twice is harmless)
+            if future.done() and not future.cancelled() and future.exception() is None:
+                future.result()[1].close()
 
 
-def _lock_nowait(connection: pg8000.native.Connection, table: Table) -> None:
-    connection.run("SAVEPOINT part_lock")
+def _open_helper(connect: Connect, snapshot_id: str, prepare: Prepare) -> pg8000.native.Connection:
+    connection = connect()
     try:
-        connection.run(f"LOCK TABLE {table.qualified} IN ACCESS SHARE MODE NOWAIT")
-    except pg8000.native.DatabaseError as exc:
-        detail = exc.args[0] if exc.args else {}
-        if isinstance(detail, dict) and detail.get("C") == LOCK_NOT_AVAILABLE:
-            connection.run("ROLLBACK TO SAVEPOINT part_lock")
-            raise HandedBack(table.qualified) from exc
+        connection.run("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        connection.run(f"SET TRANSACTION SNAPSHOT '{snapshot_id}'")
+        prepare(connection)
+    except BaseException:
+        with contextlib.suppress(*CLOSE_ERRORS):
+            connection.close()
         raise
-    connection.run("RELEASE SAVEPOINT part_lock")
+    return connection
 
 
 @contextmanager
@@ -192,31 +253,44 @@ def open_helpers(
     streams: int,
     *,
     level: int,
+    lock_timeout_ms: int,
+    prepare: Prepare,
     opening_errors: tuple[type[BaseException], ...],
     explain: Callable[[BaseException], str],
 ) -> Iterator[tuple[Helpers | None, str | None]]:
-    """Helpers for `streams - 1` more streams, or (None, why not) when there is to be only one.
+    """Helpers for up to `streams - 1` more streams, or (None, why not) when there is to be only one.
 
     A helper that cannot connect (max_connections reached, say) is no reason to
-    fail a backup: the dump then runs on its own connection, and says so.
+    fail a backup: the dump goes on with the streams it has, and says so.
     """
     if streams < 2 or connect is None:
         yield None, None
         return
     # Not in a savepoint: a snapshot can be exported only from the top transaction.
-    snapshot_id = connection.run("SELECT pg_catalog.pg_export_snapshot()")[0][0]
-    if not SNAPSHOT_ID.match(snapshot_id):
-        raise ValueError(f"pg_export_snapshot() returned {snapshot_id!r}, not a snapshot id")
     try:
-        helpers = Helpers(connect, snapshot_id, streams - 1, level=level)
+        snapshot_id = connection.run("SELECT pg_catalog.pg_export_snapshot()")[0][0]
     except opening_errors as exc:
-        why_not = f"one stream only: another could not start: {explain(exc)}"
-    else:
-        why_not = None
-    if why_not is not None:
+        raise SnapshotExportError(
+            f"could not export the dump's snapshot for parallel streams: {explain(exc)}",
+            hint="run with --streams 1",
+        ) from exc
+    if not SNAPSHOT_ID.fullmatch(snapshot_id):
+        raise SnapshotExportError(f"pg_export_snapshot() returned {snapshot_id!r}, not a snapshot id")
+    connections: list[pg8000.native.Connection] = []
+    why_not = None
+    for _ in range(streams - 1):
+        try:
+            connections.append(_open_helper(connect, snapshot_id, prepare))
+        except opening_errors as exc:
+            why_not = f"{len(connections) + 1} of {streams} streams: another could not start: {explain(exc)}"
+            break
+    if not connections:
         yield None, why_not
         return
+    helpers = Helpers(connections, level=level, lock_timeout_ms=lock_timeout_ms)
     try:
-        yield helpers, None
-    finally:
-        helpers.close()
+        yield helpers, why_not
+    except BaseException:
+        helpers.close(abort=True)
+        raise
+    helpers.close(abort=False)
