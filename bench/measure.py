@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 
 
 def measure(label: str, command: str) -> tuple[float, float]:
@@ -19,3 +20,20 @@ def measure(label: str, command: str) -> tuple[float, float]:
     peak = usage.ru_maxrss / 1024
     print(f"  {label:<34} {seconds:7.2f} s  {peak:7.0f} MiB peak RSS", flush=True)
     return seconds, peak
+
+
+def take_turns(
+    repeat: int, contenders: dict[str, Callable[[], tuple[float, float]]], settle: Callable[[], None]
+) -> dict[str, tuple[float, float]]:
+    """Run each contender `repeat` times in A B B A ... order, `settle` before each; the best (time, RSS) of each.
+
+    Taking turns and keeping the best of each keeps a noisy neighbour on a
+    shared machine, or the previous run's background work, from deciding a ratio.
+    """
+    names = list(contenders)
+    results: dict[str, list[tuple[float, float]]] = {name: [] for name in names}
+    for turn in range(repeat):
+        for name in names if turn % 2 == 0 else reversed(names):
+            settle()
+            results[name].append(contenders[name]())
+    return {name: min(runs) for name, runs in results.items()}

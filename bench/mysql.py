@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark: smokejumper's MySQL backup and restore against mysqldump and mysql, in one run.
 
-    .venv/bin/python bench/mysql.py [--rows 1400000] [--keep]
+    .venv/bin/python bench/mysql.py [--rows 1400000] [--repeat 2] [--keep]
 
 Builds a database on the local MariaDB (127.0.0.1:3306, root): a ccdb-like
 `events` table (about 700 bytes a row: ids, a guid, short strings, a JSON-ish
@@ -10,6 +10,11 @@ text, a DECIMAL, a DATETIME(6), a nullable BLOB) plus a small `apps` table;
   backup:  smokejumper backup mysql     vs  mysqldump --single-transaction | zstd -3
   restore: smokejumper restore mysql    vs  zstd -dc | mysql (mysqldump's output)
 and prints wall time, peak RSS and the ratios. Not part of the test suite.
+
+As in bench/postgres.py: each restore goes into a freshly created database
+with no other restored copy beside it, the tools take turns (A B B A ...),
+and each ratio compares the best of --repeat runs of each; every run is
+printed.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from measure import measure
+from measure import measure, take_turns
 
 HOST, USER = "127.0.0.1", "root"
 BIN = Path(sys.executable).parent
@@ -67,48 +72,67 @@ def build(database: str, rows: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_400_000, help="rows in events (1400000 ≈ 1 GB)")
-    parser.add_argument("--keep", action="store_true", help="keep the databases and files")
+    parser.add_argument("--repeat", type=int, default=2, help="runs of each tool; the best counts (default 2)")
+    parser.add_argument("--keep", action="store_true", help="keep the source database and the dump files")
     args = parser.parse_args()
-    source, ours_db, ref_db = "sj_bench_source", "sj_bench_ours", "sj_bench_ref"
+    source, target = "sj_bench_source", "sj_bench_target"
     work = Path(tempfile.mkdtemp(prefix="sj-bench-mysql-"))
-    try:
-        for name in (source, ours_db, ref_db):
-            sql(f"DROP DATABASE IF EXISTS {name}")
-        print(f"building {args.rows} rows ...", flush=True)
-        build(source, args.rows)
-        for name in (ours_db, ref_db):
-            sql(f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
-        client = " ".join(CLIENT)
-        dsn = f"mysql://{USER}@{HOST}:3306"
-        print("backup")
-        ref_backup = measure(
+    client = " ".join(CLIENT)
+    dsn = f"mysql://{USER}@{HOST}:3306"
+
+    def fresh_target() -> None:
+        sql(f"DROP DATABASE IF EXISTS {target}")
+        sql(f"CREATE DATABASE {target} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+
+    def ref_backup() -> tuple[float, float]:
+        return measure(
             "mysqldump --single-transaction | zstd",
             f"mysqldump {client} --single-transaction --routines --triggers --events {source}"
-            f" | zstd -3 -q -o {work}/ref.sql.zst",
+            f" | zstd -3 -q -f -o {work}/ref.sql.zst",
         )
-        our_backup = measure(
+
+    def ours_backup() -> tuple[float, float]:
+        shutil.rmtree(work / "ours", ignore_errors=True)
+        return measure(
             "smokejumper backup mysql",
             f"{BIN}/smokejumper backup mysql --dsn {dsn}/{source} --to {work}/ours --json >/dev/null",
         )
-        print("restore")
-        ref_restore = measure("zstd -dc | mysql", f"zstd -dc -q {work}/ref.sql.zst | mysql {client} {ref_db}")
-        our_restore = measure(
+
+    def ref_restore() -> tuple[float, float]:
+        fresh_target()
+        return measure("zstd -dc | mysql", f"zstd -dc -q {work}/ref.sql.zst | mysql {client} {target}")
+
+    def ours_restore() -> tuple[float, float]:
+        fresh_target()
+        return measure(
             "smokejumper restore mysql",
-            f"{BIN}/smokejumper restore mysql --from {work}/ours --dsn {dsn}/{ours_db} --json >/dev/null",
+            f"{BIN}/smokejumper restore mysql --from {work}/ours --dsn {dsn}/{target} --json >/dev/null",
         )
+
+    try:
+        for name in (source, target):
+            sql(f"DROP DATABASE IF EXISTS {name}")
+        print(f"building {args.rows} rows ...", flush=True)
+        build(source, args.rows)
+        print("backup")
+        backup = take_turns(args.repeat, {"ref": ref_backup, "ours": ours_backup}, settle=lambda: None)
+        print("restore")
+        restore = take_turns(args.repeat, {"ref": ref_restore, "ours": ours_restore}, settle=lambda: None)
         sizes = {path.name: path.stat().st_size for path in [work / "ref.sql.zst", work / "ours" / "dump.sql.zst"]}
-        print("result")
+        print(f"result (best of {args.repeat} runs each)")
         print(
-            f"  backup  time ratio {our_backup[0] / ref_backup[0]:.2f}  (goal <= 1.0), "
-            f"peak RSS {our_backup[1]:.0f} MiB (goal <= 150)"
+            f"  backup  time ratio {backup['ours'][0] / backup['ref'][0]:.2f}  (goal <= 1.0), "
+            f"peak RSS {backup['ours'][1]:.0f} MiB (goal <= 150)"
         )
-        print(f"  restore time ratio {our_restore[0] / ref_restore[0]:.2f}  (goal <= 1.0)")
+        print(f"  restore time ratio {restore['ours'][0] / restore['ref'][0]:.2f}  (goal <= 1.0)")
         print("  compressed sizes: " + ", ".join(f"{name} {size / 2**20:.0f} MiB" for name, size in sizes.items()))
     finally:
+        sql(f"DROP DATABASE IF EXISTS {target}")
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
-            for name in (source, ours_db, ref_db):
-                sql(f"DROP DATABASE IF EXISTS {name}")
+            sql(f"DROP DATABASE IF EXISTS {source}")
+        else:
+            print(f"kept: database {source}, files in {work}")
 
 
 if __name__ == "__main__":

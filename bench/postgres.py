@@ -25,10 +25,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
-from measure import measure
+from measure import measure, take_turns
 
 HOST, USER = "127.0.0.1", "postgres"
 BIN = Path(sys.executable).parent
@@ -39,20 +38,13 @@ def psql(sql: str, database: str = "postgres") -> None:
     subprocess.run(["psql", "-X", "-q", "-h", HOST, "-U", USER, "-d", database, "-c", sql], check=True)
 
 
+def checkpoint() -> None:
+    psql("CHECKPOINT")
+
+
 def fresh_database(name: str) -> None:
     psql(f"DROP DATABASE IF EXISTS {name}")
     psql(f"CREATE DATABASE {name}")
-
-
-def take_turns(repeat: int, contenders: dict[str, Callable[[], tuple[float, float]]]) -> dict[str, tuple[float, float]]:
-    """Run each contender `repeat` times, in A B B A order; the best (time, its RSS) of each."""
-    names = list(contenders)
-    results: dict[str, list[tuple[float, float]]] = {name: [] for name in names}
-    for turn in range(repeat):
-        for name in names if turn % 2 == 0 else reversed(names):
-            psql("CHECKPOINT")
-            results[name].append(contenders[name]())
-    return {name: min(runs) for name, runs in results.items()}
 
 
 def main() -> None:
@@ -85,7 +77,7 @@ def main() -> None:
 
         def ours_restore() -> tuple[float, float]:
             fresh_database(target)
-            psql("CHECKPOINT")
+            checkpoint()
             return measure(
                 "smokejumper restore postgres",
                 f"{BIN}/smokejumper restore postgres --from {work}/ours"
@@ -94,7 +86,7 @@ def main() -> None:
 
         def ref_restore() -> tuple[float, float]:
             fresh_database(target)
-            psql("CHECKPOINT")
+            checkpoint()
             return measure(
                 "zstd -dc | psql",
                 f"zstd -dc -q {work}/ref.sql.zst"
@@ -102,9 +94,9 @@ def main() -> None:
             )
 
         print("backup")
-        backup = take_turns(args.repeat, {"ref": ref_backup, "ours": ours_backup})
+        backup = take_turns(args.repeat, {"ref": ref_backup, "ours": ours_backup}, settle=checkpoint)
         print("restore")
-        restore = take_turns(args.repeat, {"ref": ref_restore, "ours": ours_restore})
+        restore = take_turns(args.repeat, {"ref": ref_restore, "ours": ours_restore}, settle=checkpoint)
         sizes = {path.name: path.stat().st_size for path in [work / "ref.sql.zst", work / "ours" / "dump.sql.zst"]}
         print(f"result (best of {args.repeat} runs each)")
         print(
