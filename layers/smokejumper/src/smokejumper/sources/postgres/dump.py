@@ -6,8 +6,9 @@ ALTER wait for us or fail us clearly instead of changing tables under the
 dump; writers (INSERT/UPDATE/DELETE) are never blocked.
 
 The dump file is zstd frames: `header` (session settings), `pre-data`
-(schema), one frame per table (`COPY ... FROM stdin;`, rows, `\\.`), and
-`post-data` (keys, indexes, triggers, sequence values, comments). Piped
+(schema), one frame per table (`COPY ... FROM stdin;`, rows, `\\.`) or, for
+a large table read by several streams (see streams.py), one per part of it,
+and `post-data` (keys, indexes, triggers, sequence values, comments). Piped
 through `zstd -dc | psql` it restores completely; our restore reads the
 same frames, one table at a time if asked. Each table frame's index entry
 also carries, in `meta["ddl"]`, what recreates that table alone (see
@@ -235,7 +236,7 @@ def _write_dump(
     """Write dump.sql.zst frame by frame; returns the number of rows dumped."""
     expected = sum(table.estimated_bytes for table in schema.tables)
     level = options.compression_level
-    tally = _TableTally(schema.tables, on_table)
+    tally = _TableTally(on_table)
     with writer.data_file(DUMP_FILE, expected_size=expected // 3 or None, level=level) as frames:
         frames.write_frame("header", HEADER.encode(), meta={"kind": "header"})
         frames.write_frame("pre-data", ("\n\n".join(schema.pre_data) + "\n\n").encode(), meta={"kind": "pre-data"})
@@ -315,7 +316,7 @@ def _copy_part(connection: pg8000.native.Connection, frames: FrameWriter, part: 
 class _TableTally:
     """Adds up each table's parts and reports the table once its last part is in the file."""
 
-    def __init__(self, tables: list[Table], on_table: TableProgress | None) -> None:
+    def __init__(self, on_table: TableProgress | None) -> None:
         self._on_table = on_table
         self._seen: dict[str, list[int]] = {}
         self.rows = 0
