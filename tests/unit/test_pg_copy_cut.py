@@ -91,12 +91,21 @@ class Socket:
 def test_batch_stops_at_ready_for_query_even_split_across_reads():
     rows = message(b"d", b"1\n") * 3
     done = message(b"C", b"COPY 3\x00") + b"Z\x00\x00\x00\x05I"
-    assert _read_batch(Socket(rows, done[:-4], done[-4:-1], done[-1:])) == rows + done
-    assert _read_batch(Socket(rows + done)) == rows + done
+    assert _read_batch(Socket(rows, done[:-4], done[-4:-1], done[-1:]), b"") == rows + done
+    assert _read_batch(Socket(rows + done), b"") == rows + done
+    # The last batch may have stopped inside ReadyForQuery: what it left counts too.
+    assert _read_batch(Socket(done[-3:]), done[:-3]) == done
+    assert _read_batch(Socket(b"I"), b"Z\x00\x00\x00\x05") == b"Z\x00\x00\x00\x05I"
+
+
+def test_batch_is_empty_when_the_server_hung_up():
+    assert _read_batch(Socket(b""), b"d\x00") == b""
+    rows = message(b"d", b"1\n")
+    assert _read_batch(Socket(rows, b""), b"") == rows  # what came before the end is still handed over
 
 
 def test_batch_gathers_small_reads():
     rows = [message(b"d", b"x" * 1000 + b"\n") for _ in range(400)]
-    batch = _read_batch(Socket(*rows))
+    batch = _read_batch(Socket(*rows), b"")
     assert len(batch) >= MIN_BATCH
     assert batch == b"".join(rows[: len(batch) // len(rows[0])])

@@ -107,25 +107,26 @@ class RowCutter:
         return memoryview(buffer[:consumed][keep]), consumed, rows
 
 
-def _read_batch(sock: BinaryIO) -> bytes:
-    """What the socket has, waiting for more while it is under MIN_BATCH and the server is not done.
+def _read_batch(sock: BinaryIO, pending: bytes) -> bytes:
+    """`pending` (what the last batch left: the start of a message) and what the socket has, waiting for
+    more while that is under MIN_BATCH and the server is not done; empty if the socket is closed.
 
-    The server is done once the data ends with ReadyForQuery; waiting then would wait forever. Those
-    bytes cannot end a batch by chance: rows hold no NUL byte, and a CopyData length field cannot
-    start with "Z" (that would be over 1 GB).
+    The server is done once the data ends with ReadyForQuery (which may have begun in `pending`);
+    waiting then would wait forever. Those bytes cannot end a batch by chance: rows hold no NUL
+    byte, and a CopyData length field cannot start with "Z" (that would be over 1 GB).
     """
-    data = sock.read1(CHUNK)
-    if len(data) >= MIN_BATCH or data[-6:-1] == _READY_MESSAGE:
-        return data
-    pieces, size, tail = [data], len(data), data[-6:]
-    while data and size < MIN_BATCH:
-        data = sock.read1(CHUNK - size)
-        pieces.append(data)
-        size += len(data)
-        tail = (tail + data)[-6:]
-        if tail[:-1] == _READY_MESSAGE:
+    first = sock.read1(CHUNK)
+    if not first:
+        return first
+    pieces, size, tail = [pending, first], len(pending) + len(first), (pending[-6:] + first)[-6:]
+    while size < MIN_BATCH and tail[:-1] != _READY_MESSAGE:
+        more = sock.read1(CHUNK)
+        if not more:
             break
-    return b"".join(pieces)
+        pieces.append(more)
+        size += len(more)
+        tail = (tail + more)[-6:]
+    return b"".join(pieces) if len(pieces) > 2 or pending else first
 
 
 def copy_out(connection: pg8000.native.Connection, sql: str, write: Callable[[Payload], object]) -> int:
@@ -148,10 +149,9 @@ def copy_out(connection: pg8000.native.Connection, sql: str, write: Callable[[Pa
     received = 0
     ready = False
     while not ready:
-        chunk = _read_batch(sock)
-        if not chunk:
+        data = _read_batch(sock, pending)
+        if not data:
             raise pg8000.native.InterfaceError("connection lost: the server closed the connection during COPY")
-        data = pending + chunk if pending else chunk
         payload, position, count = cut_rows(data)
         if payload is not None:
             write(payload)
