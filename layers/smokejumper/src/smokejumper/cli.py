@@ -405,6 +405,11 @@ def backup_postgres(
     print_dump_summary(store, record, as_json=as_json)
 
 
+def counted(number: int, noun: str) -> str:
+    """`1 table`, `2 tables`."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 def print_dump_summary(store: Store, record: Any, *, as_json: bool) -> None:
     """A database dump's result (its artifact record), the same for every engine."""
     data = record.files[0]
@@ -422,7 +427,7 @@ def print_dump_summary(store: Store, record: Any, *, as_json: bool) -> None:
     if note := record.snapshot_point.get("streams_note"):
         err.print(f"[yellow]note:[/] {escape(note)}")
     out.print(
-        f"[green]✓[/] {escape(store.url)}: {tables} tables, {rows} rows, "
+        f"[green]✓[/] {escape(store.url)}: {counted(tables, 'table')}, {counted(rows, 'row')}, "
         f"{human_size(data.uncompressed_size)} of SQL in {human_size(data.size)}, {seconds:.1f}s"
     )
 
@@ -573,7 +578,8 @@ def print_restore_summary(summary: Any, *, as_json: bool) -> None:
     for warning in summary.warnings:
         err.print(f"[yellow]warning:[/] {escape(warning)}")
     out.print(
-        f"[green]✓[/] restored {len(summary.tables)} tables, {summary.rows} rows, {human_size(summary.bytes)} "
+        f"[green]✓[/] restored {counted(len(summary.tables), 'table')}, {counted(summary.rows, 'row')},"
+        f" {human_size(summary.bytes)} "
         f"into {escape(summary.database)} in {summary.seconds:.1f}s "
         f"(verified {human_size(summary.verified_bytes)} first)"
     )
