@@ -37,3 +37,13 @@ def take_turns(
             settle()
             results[name].append(contenders[name]())
     return {name: min(runs) for name, runs in results.items()}
+
+
+def print_ratios(backup: dict[str, tuple[float, float]], restore: dict[str, tuple[float, float]], repeat: int) -> None:
+    """The result lines both database benches print: ours against the reference, best runs."""
+    print(f"result (best of {repeat} runs each)")
+    print(
+        f"  backup  time ratio {backup['ours'][0] / backup['ref'][0]:.2f}  (goal <= 1.0),"
+        f" peak RSS {backup['ours'][1]:.0f} MiB (goal <= 150)"
+    )
+    print(f"  restore time ratio {restore['ours'][0] / restore['ref'][0]:.2f}  (goal <= 1.0)")

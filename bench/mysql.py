@@ -26,7 +26,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from measure import measure, take_turns
+from measure import measure, print_ratios, take_turns
 
 HOST, USER = "127.0.0.1", "root"
 BIN = Path(sys.executable).parent
@@ -119,12 +119,7 @@ def main() -> None:
         print("restore")
         restore = take_turns(args.repeat, {"ref": ref_restore, "ours": ours_restore}, settle=lambda: None)
         sizes = {path.name: path.stat().st_size for path in [work / "ref.sql.zst", work / "ours" / "dump.sql.zst"]}
-        print(f"result (best of {args.repeat} runs each)")
-        print(
-            f"  backup  time ratio {backup['ours'][0] / backup['ref'][0]:.2f}  (goal <= 1.0), "
-            f"peak RSS {backup['ours'][1]:.0f} MiB (goal <= 150)"
-        )
-        print(f"  restore time ratio {restore['ours'][0] / restore['ref'][0]:.2f}  (goal <= 1.0)")
+        print_ratios(backup, restore, args.repeat)
         print("  compressed sizes: " + ", ".join(f"{name} {size / 2**20:.0f} MiB" for name, size in sizes.items()))
     finally:
         sql(f"DROP DATABASE IF EXISTS {target}")

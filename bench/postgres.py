@@ -27,7 +27,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from measure import measure, take_turns
+from measure import measure, print_ratios, take_turns
 
 HOST, USER = "127.0.0.1", "postgres"
 BIN = Path(sys.executable).parent
@@ -98,12 +98,7 @@ def main() -> None:
         print("restore")
         restore = take_turns(args.repeat, {"ref": ref_restore, "ours": ours_restore}, settle=checkpoint)
         sizes = {path.name: path.stat().st_size for path in [work / "ref.sql.zst", work / "ours" / "dump.sql.zst"]}
-        print(f"result (best of {args.repeat} runs each)")
-        print(
-            f"  backup  time ratio {backup['ours'][0] / backup['ref'][0]:.2f}  (goal <= 1.0),"
-            f" peak RSS {backup['ours'][1]:.0f} MiB (goal <= 150)"
-        )
-        print(f"  restore time ratio {restore['ours'][0] / restore['ref'][0]:.2f}  (goal <= 1.0)")
+        print_ratios(backup, restore, args.repeat)
         print(f"  compressed sizes: {sizes}")
     finally:
         psql(f"DROP DATABASE IF EXISTS {target}")

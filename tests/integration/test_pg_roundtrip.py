@@ -48,6 +48,22 @@ def check_both_restores(source, store, record, local_path: Path | None):
         assert_same_database(source, by_us)
 
 
+def check_books_restore(store, local_path: Path, load, before: int, after: int) -> None:
+    """Restored by psql and by our tool, the bank's books balance at a point between `before` and `after`."""
+    for restore in ("ours", "psql"):
+        with fresh_postgres_database() as target:
+            if restore == "ours":
+                restore_from(store, target)
+            else:
+                psql_restore(local_path, target)
+            connection = target.connect()
+            try:
+                transfers = load.check_invariants(connection)
+            finally:
+                connection.close()
+            assert before <= transfers <= after, "the snapshot lies between the commits seen before and after"
+
+
 def test_rich_schema_round_trips_through_psql_and_our_restore(pg_database, tmp_path):
     load_rich(pg_database)
     store = open_store(str(tmp_path))
@@ -136,18 +152,7 @@ def test_dump_under_load_is_one_consistent_snapshot(pg_database, tmp_path):
             connection.close()
         after = load.committed
     assert after - before >= 30, "the writer kept committing during the dump"
-    for restore in ("ours", "psql"):
-        with fresh_postgres_database() as target:
-            if restore == "ours":
-                restore_from(store, target)
-            else:
-                psql_restore(tmp_path / "ccdb" / "dump.sql.zst", target)
-            connection = target.connect()
-            try:
-                transfers = load.check_invariants(connection)
-            finally:
-                connection.close()
-            assert before <= transfers <= after, "the snapshot lies between the commits seen before and after"
+    check_books_restore(store, tmp_path / "ccdb" / "dump.sql.zst", load, before, after)
 
 
 def test_clean_replaces_what_the_target_had(pg_database, tmp_path):
