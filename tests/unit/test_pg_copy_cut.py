@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import struct
 
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from smokejumper.sources.postgres.copy import MIN_BATCH, RowCutter, _read_batch
+from smokejumper.sources.postgres import copy
+from smokejumper.sources.postgres.copy import MIN_BATCH, PACE_BELOW, RowCutter, _read_batch
 
 # One cutter for every example: its scratch arrays are reused across chunks of any size, as in a COPY.
 cut_rows = RowCutter().cut
@@ -109,3 +111,25 @@ def test_batch_gathers_small_reads():
     batch = _read_batch(Socket(*rows), b"")
     assert len(batch) >= MIN_BATCH
     assert batch == b"".join(rows[: len(batch) // len(rows[0])])
+
+
+def test_batch_pauses_after_short_reads_only_while_more_is_coming(monkeypatch: pytest.MonkeyPatch):
+    events: list[str] = []
+
+    class Recording(Socket):
+        def read1(self, size: int) -> bytes:
+            events.append("read")
+            return super().read1(size)
+
+    monkeypatch.setattr(copy.time, "sleep", lambda _seconds: events.append("pause"))
+    row = message(b"d", b"x" * 1000 + b"\n")
+    short = row * 10
+    long = row * (PACE_BELOW // len(row) + 1)
+    _read_batch(Recording(short, long, short, long, long), b"")
+    assert events == ["read", "pause", "read", "read", "pause", "read"]
+    # The server is done: waiting would only delay the end of every small table.
+    events.clear()
+    done = message(b"C", b"COPY 10\x00") + b"Z\x00\x00\x00\x05I"
+    _read_batch(Recording(short + done), b"")
+    _read_batch(Recording(short, done), b"")
+    assert events == ["read", "read", "pause", "read"]
