@@ -15,7 +15,8 @@ from smokejumper.sources.dsn import parse_dsn
 from smokejumper.sources.mysql.connection import connect
 from smokejumper.sources.mysql.dump import DUMP_FILE, DumpError, dump_database
 from smokejumper.sources.mysql.restore import RestoreError, restore_database
-from smokejumper.store import S3Store, Store, open_store
+from smokejumper.store import Store, open_store
+from smokejumper.store.s3 import S3Store
 
 from tests.conftest import Bucket
 from tests.support.mysql_oracle import assert_same_database, mysql_restore

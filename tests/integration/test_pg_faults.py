@@ -160,7 +160,7 @@ def test_restore_failing_midway_rolls_everything_back(pg_database, store):
 def test_s3_upload_failing_mid_dump_leaves_no_object_and_no_upload(pg_database, s3_bucket):
     from botocore.exceptions import EndpointConnectionError
     from smokejumper.errors import StoreError
-    from smokejumper.store import S3Store
+    from smokejumper.store.s3 import S3Store
 
     class FailingSecondPart:
         def __init__(self, client):

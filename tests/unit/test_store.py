@@ -9,9 +9,9 @@ import stat
 
 import pytest
 from smokejumper.errors import NotFoundError, StoreError, UsageError
-from smokejumper.store import LocalStore, S3Store, open_store
+from smokejumper.store import LocalStore, open_store
 from smokejumper.store.local import TEMP_MARKER
-from smokejumper.store.s3 import MAX_PARTS, MIB, MIN_PART_SIZE, part_size_for
+from smokejumper.store.s3 import MAX_PARTS, MIB, MIN_PART_SIZE, S3Store, part_size_for
 
 
 def pseudo_random(size: int, seed: int = 1) -> bytes:

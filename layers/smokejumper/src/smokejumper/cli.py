@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import click
+
+# rich.progress and rich.table are imported where they are used: a backup's start-up time is part of its
+# time, and they are needed only for a person watching or for listings.
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
-from rich.table import Table
 
 from smokejumper import __version__
 from smokejumper.catalog import list_runs, read_manifest, run_dir, uncommitted_run_ids
@@ -51,6 +52,8 @@ def byte_progress(description: str, total: int, *, enabled: bool) -> Iterator[Ca
     if not enabled or not err.is_terminal:
         yield lambda _done: None
         return
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
+
     columns = (
         "{task.description}",
         BarColumn(),
@@ -193,6 +196,8 @@ def runs_list(store_url: str, as_json: bool) -> None:
     if not found:
         out.print(f"no runs in {store.url}", markup=False)
     else:
+        from rich.table import Table
+
         table = Table(title=escape(f"runs in {store.url}"), title_justify="left")
         for column in ("run", "status", "trigger", "started (UTC)", "took", "artifacts", "size"):
             table.add_column(column, justify="right" if column in ("artifacts", "size", "took") else "left")
@@ -240,6 +245,8 @@ def runs_show(run_id: str, store_url: str, as_json: bool) -> None:
     out.print(f"  started  {manifest.started_at.isoformat()}  ({manifest.trigger})")
     out.print(f"  finished {manifest.finished_at.isoformat()}")
     out.print(f"  location {location}", markup=False)
+    from rich.table import Table
+
     table = Table()
     for column in ("artifact", "engine", "status", "size"):
         table.add_column(column, justify="right" if column == "size" else "left")
@@ -320,8 +327,10 @@ def table_progress(*, enabled: bool) -> Iterator[Callable[[str, int, int], None]
         yield lambda _name, _rows, _size: None
         return
     if not err.is_terminal:
-        yield lambda name, rows, size: err.print(f"  {name}: {rows} rows, {human_size(size)}", markup=False)
+        yield lambda name, rows, size: err.print(f"  {name}: {counted(rows, 'row')}, {human_size(size)}", markup=False)
         return
+    from rich.progress import BarColumn, Progress
+
     with Progress("{task.description}", BarColumn(), "{task.completed} done", console=err, transient=True) as progress:
         task = progress.add_task("sections", total=None)
 

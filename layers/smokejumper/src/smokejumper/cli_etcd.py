@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 
 import click
 from rich.markup import escape
-from rich.table import Table
 
 from smokejumper.cli import byte_progress, err, human_size, json_option, out, print_json
 from smokejumper.errors import NotFoundError, UsageError
@@ -182,6 +181,8 @@ def _print_counts(snapshot: EtcdSnapshot, prefix: str, depth: int | None, revisi
             }
         )
         return
+    from rich.table import Table
+
     table = Table(title=f"live keys at revision {at}" + (f" under {prefix}" if prefix else ""), title_justify="left")
     table.add_column("prefix")
     table.add_column("keys", justify="right")

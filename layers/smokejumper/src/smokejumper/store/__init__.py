@@ -10,9 +10,10 @@ from urllib.parse import unquote, urlsplit
 from smokejumper.errors import UsageError
 from smokejumper.store.base import ObjectWriter, Store, StoredObject, join_key
 from smokejumper.store.local import LocalStore
-from smokejumper.store.s3 import S3Store
 
-__all__ = ["LocalStore", "ObjectWriter", "S3Store", "Store", "StoredObject", "join_key", "open_store"]
+# S3Store lives in smokejumper.store.s3 and is imported when an s3:// URL is opened: botocore is not
+# needed for a local store, and every command line run would pay for its import.
+__all__ = ["LocalStore", "ObjectWriter", "Store", "StoredObject", "join_key", "open_store"]
 
 URL_HINT = "use file:///absolute/dir, a plain local path, or s3://bucket/prefix"
 
@@ -34,6 +35,8 @@ def open_store(
             raise UsageError(f"{url!r} names no bucket", hint=URL_HINT)
         if parts.query or parts.fragment:
             raise UsageError(f"{url!r}: S3 URLs take no query or fragment", hint=URL_HINT)
+        from smokejumper.store.s3 import S3Store
+
         return S3Store(parts.netloc, unquote(parts.path), client=s3_client, kms_key_id=kms_key_id, tags=tags)
     if scheme == "file":
         if parts.netloc not in ("", "localhost"):
