@@ -9,8 +9,10 @@ the absence of the password.
 from __future__ import annotations
 
 import socket
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
+from typing import Any
 
 import pg8000.native
 import pytest
@@ -101,6 +103,24 @@ def test_prefer_uses_tls_when_offered_and_plain_otherwise(tls_server, plain_serv
     finally:
         with_tls.close()
         without.close()
+
+
+def test_prefer_without_tls_on_the_server_needs_one_connection(plain_server, monkeypatch):
+    opened: list[tuple[str, int]] = []
+    real_create_connection = socket.create_connection
+
+    def counting(address: tuple[str, int], *args: Any, **kwargs: Any) -> socket.socket:
+        opened.append(address)
+        return real_create_connection(address, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "create_connection", counting)
+    connection = connect(target(plain_server, sslmode="prefer"))
+    try:
+        assert connection.run("SELECT 1") == [[1]]
+        assert not uses_tls(connection)
+    finally:
+        connection.close()
+    assert opened == [("127.0.0.1", plain_server.port)]
 
 
 def test_verify_ca_ignores_the_host_name(tls_server):
@@ -225,6 +245,36 @@ def test_server_that_never_answers(tls_server, sslmode):
         where = replace(target(tls_server, sslmode=sslmode), port=port)
         error = failure(tls_server, where, timeout=0.3)
     assert error.message == f"no answer from 127.0.0.1:{port} within 0.3 s after connecting"
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        (b"", "connection to 127.0.0.1:{port} was closed during startup"),
+        (
+            b"HTTP/1.1 400 Bad Request\r\n\r\n",
+            "127.0.0.1:{port} answered the TLS request with b'H', which PostgreSQL never sends",
+        ),
+    ],
+)
+def test_something_else_than_postgresql_listens(tls_server, answer, message):
+    with socket.socket() as impostor:
+        impostor.bind(("127.0.0.1", 0))
+        impostor.listen()
+        port = impostor.getsockname()[1]
+
+        def answer_once() -> None:
+            peer, _ = impostor.accept()
+            with peer:
+                peer.recv(8)
+                peer.sendall(answer)
+
+        thread = threading.Thread(target=answer_once)
+        thread.start()
+        error = failure(tls_server, replace(target(tls_server, sslmode="prefer"), port=port), timeout=5)
+        thread.join()
+    assert error.message == message.format(port=port)
+    assert "is this a PostgreSQL server" in (error.hint or "")
 
 
 # --- TLS ---------------------------------------------------------------------------------
