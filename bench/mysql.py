@@ -26,7 +26,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from measure import measure, print_ratios, take_turns
+from measure import compile_smokejumper, measure, print_ratios, take_turns
 
 HOST, USER = "127.0.0.1", "root"
 BIN = Path(sys.executable).parent
@@ -75,6 +75,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2, help="runs of each tool; the best counts (default 2)")
     parser.add_argument("--keep", action="store_true", help="keep the source database and the dump files")
     args = parser.parse_args()
+    compile_smokejumper()
     source, target = "sj_bench_source", "sj_bench_target"
     work = Path(tempfile.mkdtemp(prefix="sj-bench-mysql-"))
     client = " ".join(CLIENT)
