@@ -153,8 +153,10 @@ def _backup_and_restore(
         record = dump_database(source, ArtifactWriter(store, artifact_dir, engine="postgres", name="ccdb"))
         source.close()
         dump_file = record.files[0]
+        # A table over the split size has one frame per part: count tables, not frames.
+        tables = {(f.meta["schema"], f.meta["table"]) for f in dump_file.frames if f.meta.get("kind") == "table"}
         console.print(
-            f"   {sum(f.meta.get('kind') == 'table' for f in dump_file.frames)} tables, "
+            f"   {len(tables)} tables, "
             f"{sum(f.rows or 0 for f in dump_file.frames)} rows, {dump_file.uncompressed_size} bytes of SQL "
             f"in {dump_file.size} bytes; snapshot {record.snapshot_point['txid_snapshot']}"
         )
