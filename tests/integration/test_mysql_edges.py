@@ -263,3 +263,48 @@ def test_a_restore_says_what_the_server_changed_and_a_line_break_in_a_name_is_re
     with pytest.raises(DumpError, match="holds a line break"):
         dump_to(mysql_database, open_store(str(tmp_path / "refused")))
     assert not (tmp_path / "refused" / "artifact.json").exists()
+
+
+def test_a_sequence_default_follows_the_restored_database_not_the_source(
+    mysql_database: MysqlDatabase, tmp_path: Path
+) -> None:
+    """MariaDB's SHOW CREATE TABLE (and mysqldump) write `DEFAULT nextval(`source_db`.`seq`)`: restored
+    under another name, the table would draw its numbers from the source database's sequence."""
+    execute(
+        mysql_database,
+        "CREATE SEQUENCE invoice_numbers START WITH 1000 INCREMENT BY 10",
+        "CREATE TABLE invoices (number INT NOT NULL DEFAULT NEXT VALUE FOR invoice_numbers PRIMARY KEY, total INT)",
+        "INSERT INTO invoices (total) VALUES (5), (7)",
+    )
+    store = open_store(str(tmp_path))
+    dump_to(mysql_database, store)
+    drawn = "SELECT number FROM invoices ORDER BY number"
+    source_next = "SELECT next_not_cached_value FROM invoice_numbers"
+    before = hex_values(mysql_database, source_next)
+
+    # Both restores, ours and the mysql client's, give a table that draws from its own database's sequence,
+    # which goes on where the source's would after a server restart: past the values it had cached.
+    with fresh_mysql_database() as ours, fresh_mysql_database() as plain:
+        restore_into(store, ours)
+        mysql_restore(tmp_path / DUMP_FILE, plain)
+        for target in (ours, plain):
+            execute(target, "INSERT INTO invoices (total) VALUES (9)")
+            assert hex_values(target, drawn) == [(1000,), (1010,), before[0]]
+            (create,) = [row[1] for row in hex_values(target, "SHOW CREATE TABLE invoices")]
+            assert f"`{mysql_database.dbname}`" not in str(create)
+        assert hex_values(mysql_database, source_next) == before  # the source's sequence was not touched
+
+    # --table creates the table only where its sequence is there, and names the one that is not.
+    with fresh_mysql_database() as target:
+        connection = connect(parse_dsn(target.dsn))
+        try:
+            with pytest.raises(RestoreError, match=r"lacks: invoices \(sequence invoice_numbers\)") as refused:
+                restore_database(store, connection, tables=["invoices"])
+            assert "CREATE SEQUENCE" in (refused.value.hint or "")
+            assert hex_values(target, "SHOW TABLES") == []  # nothing changed
+            execute(target, "CREATE SEQUENCE invoice_numbers START WITH 5000")
+            restore_database(store, connection, tables=["invoices"])
+        finally:
+            connection.close()
+        execute(target, "INSERT INTO invoices (total) VALUES (9)")
+        assert hex_values(target, drawn) == [(1000,), (1010,), (5000,)]

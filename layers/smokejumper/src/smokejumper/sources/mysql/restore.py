@@ -15,7 +15,10 @@ With `tables`, only those tables are restored: each is created from its
 recorded `SHOW CREATE TABLE` when the target lacks it (its triggers are
 created after its rows), else it must be empty (or `clean` empties it). A
 target table with triggers is refused: loading rows (or --clean's DELETE)
-would fire them.
+would fire them. A table created so whose DEFAULT takes values from a
+sequence needs that sequence in the target: a missing one is named before
+anything changes (the sequence may serve other tables, so it is not
+created behind the user's back).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from smokejumper.catalog import DataFile, FrameEntry, read_artifact_record
 from smokejumper.errors import IntegrityError, SmokejumperError, UsageError
 from smokejumper.sources.mysql.connection import DRIVER_ERRORS, server_message
 from smokejumper.sources.mysql.dump import DUMP_FILE, split_ddl_frame
-from smokejumper.sources.mysql.schema import quote_identifier
+from smokejumper.sources.mysql.schema import quote_identifier, sequences_taken_from
 from smokejumper.sources.results import Progress, RestoreSummary, TableResult
 from smokejumper.store import Store, join_key
 
@@ -86,9 +89,10 @@ def _text(value: object) -> str:
 
 
 def existing_objects(connection: pymysql.connections.Connection) -> list[str]:
-    """Tables, views, routines and events of the connection's database, as `kind name`."""
+    """Tables, sequences, views, routines and events of the connection's database, as `kind name`."""
+    kinds = {"VIEW": "view", "SEQUENCE": "sequence"}
     found = [
-        f"{'view' if _text(kind) == 'VIEW' else 'table'} {_text(name)}"
+        f"{kinds.get(_text(kind), 'table')} {_text(name)}"
         for name, kind in _rows(
             connection,
             "SELECT TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()"
@@ -135,10 +139,28 @@ def _clean(connection: pymysql.connections.Connection) -> None:
     _execute(connection, b"SET FOREIGN_KEY_CHECKS = 0")
     for description in existing_objects(connection):
         kind, name = description.split(" ", 1)
-        keyword = {"table": "TABLE", "view": "VIEW", "function": "FUNCTION", "procedure": "PROCEDURE"}.get(
-            kind, "EVENT"
-        )
+        keyword = {
+            "table": "TABLE",
+            "sequence": "SEQUENCE",
+            "view": "VIEW",
+            "function": "FUNCTION",
+            "procedure": "PROCEDURE",
+        }.get(kind, "EVENT")
         _execute(connection, f"DROP {keyword} IF EXISTS {quote_identifier(name)}".encode())
+
+
+def _sequences_lacking(frames: Sequence[FrameEntry], existing: Sequence[str]) -> list[str]:
+    """For each table `--table` will create: the sequences its DEFAULTs need that the target lacks."""
+    sequences = {item.split(" ", 1)[1] for item in existing if item.startswith("sequence ")}
+    tables = {item.split(" ", 1)[1] for item in existing if item.startswith("table ")}
+    lacking = []
+    for frame in frames:
+        if frame.meta.get("kind") != "table" or frame.meta.get("table") in tables:
+            continue
+        missing = [name for name in sequences_taken_from(_create_statement(frame)) if name not in sequences]
+        if missing:
+            lacking.append(f"{frame.meta['table']} (sequence {', '.join(missing)})")
+    return lacking
 
 
 def _lines(chunks: Iterator[bytes]) -> Iterator[bytes]:
@@ -207,6 +229,14 @@ def restore_database(
                 f"the target's tables have triggers that loading rows would fire: {', '.join(in_the_way)}",
                 hint="drop those triggers for the restore and create them again after it, or restore into a new "
                 "database and copy the rows",
+            )
+    if tables:
+        lacking = _sequences_lacking(frames, existing)
+        if lacking:
+            raise RestoreError(
+                f"tables to create take their DEFAULT from sequences {database} lacks: {'; '.join(lacking)}",
+                hint="create those sequences first (the dump's pre-data frame has their CREATE SEQUENCE and "
+                "SETVAL), or restore the whole dump into an empty database",
             )
     if tables and not clean:
         for frame in frames:

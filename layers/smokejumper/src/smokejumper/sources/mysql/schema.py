@@ -41,6 +41,8 @@ _ACCOUNT_PART = rb"(?:`(?:[^`]|``)*`|'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|[^\s@`'\
 # DEFINER=user@host in any quoting (backquotes; double quotes under ANSI_QUOTES; none), then a space.
 _DEFINER = re.compile(rb"(?<=\s)DEFINER\s*=\s*" + _ACCOUNT_PART + rb"(?:@" + _ACCOUNT_PART + rb")?\s")
 _DATA_TABLE_TYPES = ("BASE TABLE", "SYSTEM VERSIONED")
+_SEQUENCE_DEFAULT = rb"(DEFAULT (?:nextval|lastval)\()"
+_QUOTED_NAME = rb"`((?:[^`]|``)+)`"
 CHARSET_NAME = re.compile(r"^[a-z0-9_]+$")  # written into SQL as an introducer
 
 
@@ -203,7 +205,9 @@ def read_schema(connection: pymysql.connections.Connection, database: str, *, de
         if table_type not in _DATA_TABLE_TYPES:
             schema.not_dumped.append(f"{table_type.lower()} {name}")
             continue
-        create = _rows(connection, f"SHOW CREATE TABLE {quote_identifier(name)}")[0][1]
+        create = _own_sequences_unqualified(
+            _rows(connection, f"SHOW CREATE TABLE {quote_identifier(name)}")[0][1], database
+        )
         columns, period = _columns(connection, database, name)
         table = Table(name, _text(raw_engine or ""), create, columns)
         if table_type == "SYSTEM VERSIONED":
@@ -298,6 +302,27 @@ def _binary_results(connection: pymysql.connections.Connection) -> Iterator[None
     finally:
         with connection.cursor(pymysql.cursors.Cursor) as cursor:
             cursor.execute("SET SESSION character_set_results = utf8mb4")
+
+
+def _own_sequences_unqualified(create: bytes, database: str) -> bytes:
+    """`create` with the database's own name dropped from the sequences its DEFAULTs take values from.
+
+    MariaDB's SHOW CREATE TABLE names such a sequence with its database, even
+    the table's own: ``DEFAULT nextval(`ccdb`.`ids`)`` (so does mysqldump's
+    output). Restored into a database of another name, the table would take
+    its numbers from the source database's sequence, silently, if that one
+    exists on the server. Unqualified, it takes them from the sequence of its
+    own database, which the dump creates before it. A sequence of another
+    database keeps its name.
+    """
+    own = re.escape(quote_identifier(database).encode()) + rb"\."
+    return re.sub(_SEQUENCE_DEFAULT + own, rb"\1", create, flags=re.IGNORECASE)
+
+
+def sequences_taken_from(create: bytes) -> list[str]:
+    """The sequences of the table's own database that its DEFAULTs take values from (see above)."""
+    found = re.findall(_SEQUENCE_DEFAULT + _QUOTED_NAME + rb"\)", create, flags=re.IGNORECASE)
+    return sorted({name.replace(b"``", b"`").decode("utf-8", "replace") for _default, name in found})
 
 
 def _sequence(connection: pymysql.connections.Connection, name: str) -> list[bytes]:
