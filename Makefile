@@ -18,7 +18,8 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip==25.3
 
-$(VENV)/.installed: $(BIN)/python requirements.txt constraints.txt layers/smokejumper/pyproject.toml
+$(VENV)/.installed: $(BIN)/python requirements.txt constraints.txt layers/smokejumper/pyproject.toml \
+		layers/smokejumper/setup.py layers/smokejumper/src/smokejumper/sources/postgres/_copyframe.c
 	$(BIN)/pip install --quiet -r requirements.txt -c constraints.txt
 	touch $@
 

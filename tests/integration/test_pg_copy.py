@@ -6,7 +6,18 @@ import subprocess
 
 import pg8000.native
 import pytest
+from smokejumper.sources.postgres import copy
 from smokejumper.sources.postgres.copy import copy_out
+
+
+@pytest.fixture(params=["c", "numpy"])
+def cutter(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each test runs with the compiled row cutter and with numpy's, the fallback where it was not built."""
+    if request.param == "numpy":
+        real_row_cutter = copy.row_cutter
+        monkeypatch.setattr(copy, "row_cutter", lambda: real_row_cutter(compiled=False))
+    return request.param
+
 
 TRICKY = r"""
 CREATE TABLE tricky (id int, t text, b bytea, j jsonb, a text[], n numeric, ts timestamptz, f float8);
@@ -26,7 +37,7 @@ def psql_copy(database, sql):
     return subprocess.run(command, capture_output=True, check=True).stdout
 
 
-def test_bytes_match_psql_copy(pg_database):
+def test_bytes_match_psql_copy(pg_database, cutter):
     connection = pg_database.connect()
     connection.run(TRICKY)
     chunks = []
@@ -48,7 +59,7 @@ def test_server_error_is_raised_and_connection_stays_usable(pg_database):
     connection.close()
 
 
-def test_error_in_the_middle_of_the_data(pg_database):
+def test_error_in_the_middle_of_the_data(pg_database, cutter):
     connection = pg_database.connect()
     connection.run("CREATE TABLE numbers AS SELECT g FROM generate_series(-50000, 10) g")
     received = []
@@ -59,7 +70,7 @@ def test_error_in_the_middle_of_the_data(pg_database):
     connection.close()
 
 
-def test_rows_of_every_length(pg_database):
+def test_rows_of_every_length(pg_database, cutter):
     """Row lengths whose CopyData length field holds a newline byte (10, 266, ..., 2560-2815) are framed right."""
     connection = pg_database.connect()
     connection.run(
