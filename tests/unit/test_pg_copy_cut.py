@@ -83,6 +83,15 @@ def test_the_c_cutter_trusts_no_length(pieces):
     assert cut_rows_in_c(b"d\xff\xff\xff\xffxx") == (None, 0, 0)  # 4 GB promised, 2 bytes there
 
 
+def test_the_c_cutter_takes_only_bytes():
+    """Its loops run without the GIL and the second trusts the lengths the first checked: a buffer that
+    another thread could change in between (a bytearray) is refused."""
+    data = message(b"d", b"1\n")
+    for mutable in (bytearray(data), memoryview(bytearray(data))):
+        with pytest.raises(TypeError, match="takes bytes"):
+            cut_rows_in_c(mutable)
+
+
 def test_copy_uses_the_compiled_cutter():
     """The extension builds wherever `make setup` runs (a C compiler and Python's headers are needed);
     without it copies still work, with numpy's cutter, at about three times the CPU."""

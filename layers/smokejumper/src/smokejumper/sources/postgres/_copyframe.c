@@ -51,7 +51,7 @@ gather(const unsigned char *p, Py_ssize_t consumed, unsigned char *out)
 }
 
 PyDoc_STRVAR(cut_rows_doc,
-             "cut_rows(data) -> (payloads: bytes | None, consumed: int, rows: int)\n\n"
+             "cut_rows(data: bytes) -> (payloads: bytes | None, consumed: int, rows: int)\n\n"
              "The payloads of the leading CopyData messages of `data` joined, how many bytes\n"
              "those messages take, and how many there are; (None, 0, 0) if `data` does not\n"
              "start with a complete CopyData message. `data` must start at a message.");
@@ -63,6 +63,12 @@ cut_rows(PyObject *module, PyObject *arg)
     Py_ssize_t consumed, payload, rows;
     PyObject *joined;
     (void)module;
+    /* Only bytes: the loops run without the GIL, and the second trusts the lengths the first checked,
+       so the input must not be able to change in between (a bytearray could). */
+    if (!PyBytes_Check(arg)) {
+        PyErr_Format(PyExc_TypeError, "cut_rows() takes bytes, not %.100s", Py_TYPE(arg)->tp_name);
+        return NULL;
+    }
     if (PyObject_GetBuffer(arg, &data, PyBUF_SIMPLE) < 0)
         return NULL;
     Py_BEGIN_ALLOW_THREADS
