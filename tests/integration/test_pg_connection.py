@@ -105,6 +105,18 @@ def test_prefer_uses_tls_when_offered_and_plain_otherwise(tls_server, plain_serv
         without.close()
 
 
+def test_a_copy_in_does_not_wait_for_a_delayed_ack(plain_server):
+    """Nagle's algorithm held pg8000's final Sync of every COPY FROM until the server's delayed ACK."""
+    connection = connect(target(plain_server))
+    try:
+        assert connection._usock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        connection.run("CREATE TEMP TABLE landing (n int)")
+        connection.run("COPY landing FROM STDIN", stream=iter([b"1\n", b"2\n"]))
+        assert connection.run("SELECT sum(n) FROM landing") == [[3]]
+    finally:
+        connection.close()
+
+
 def test_prefer_without_tls_on_the_server_needs_one_connection(plain_server, monkeypatch):
     opened: list[tuple[str, int]] = []
     real_create_connection = socket.create_connection
@@ -142,6 +154,7 @@ def test_timeouts_on_the_socket(tls_server):
     try:
         assert connection._usock.gettimeout() == 120
         assert connection._usock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE)
+        assert connection._usock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
     finally:
         connection.close()
     connection = connect(verified(tls_server))
