@@ -9,9 +9,9 @@ notices, ReadyForQuery) goes to pg8000's own handlers, so the connection's
 state stays pg8000's.
 
 Cutting happens in two steps. A bulk cutter takes the leading CopyData
-messages of the batch: the C extension `_copyframe` (about 0.25 s of CPU per
+messages of the batch: the C extension `_copyframe` (about 0.3 s of CPU per
 GB, and without the GIL, so parallel streams cut on several cores), or where
-it was not compiled, numpy (`numpy_rows.RowCutter`, about 0.9 s per GB). A
+it was not compiled, numpy (`numpy_rows.RowCutter`, about 1.2 s per GB). A
 message-by-message loop takes over where the bulk cutter stops (a message
 that is not CopyData, a message cut by the end of the batch) for the rest of
 the batch. The rows counted must equal the server's own count in
