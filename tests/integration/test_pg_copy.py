@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import struct
 import subprocess
 
 import pg8000.native
@@ -82,3 +84,41 @@ def test_rows_of_every_length(pg_database, cutter):
     assert rows == 3001
     assert b"".join(chunks) == psql_copy(pg_database, "COPY public.lengths TO STDOUT")
     connection.close()
+
+
+class Replay:
+    """The server's side of a COPY, replayed from bytes: what a broken or hostile stream would send."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def read1(self, size: int) -> bytes:
+        piece, self.data = self.data[:size], self.data[size:]
+        return piece
+
+    def flush(self) -> None:
+        pass
+
+
+def message(code: bytes, payload: bytes) -> bytes:
+    return code + struct.pack("!I", len(payload) + 4) + payload
+
+
+@pytest.mark.parametrize(
+    ("stream", "complaint"),
+    [
+        (message(b"d", b"1\n") + b"d\x00\x00\x00\x02" + b"\x00" * 16, "type 'd' and length 2"),
+        (message(b"d", b"1\n") + message(b"?", b"what") + b"Z\x00\x00\x00\x05I", "type '?' and length 8"),
+        (b"d\x7f\xff\xff\xff" + b"x" * 64, "type 'd' and length 2147483647"),
+    ],
+)
+def test_a_broken_stream_is_a_protocol_error_not_a_hang(pg_database, monkeypatch, cutter, stream, complaint):
+    connection = pg_database.connect()
+    try:
+        monkeypatch.setattr(connection, "send_QUERY", lambda _sql: None)
+        monkeypatch.setattr(connection, "_sock", Replay(stream))
+        with pytest.raises(pg8000.native.InterfaceError, match=re.escape(f"protocol error: a message of {complaint}")):
+            copy_out(connection, "COPY nothing TO STDOUT", lambda _data: None)
+    finally:
+        monkeypatch.undo()
+        connection.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import struct
 
 import pytest
@@ -9,7 +10,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from smokejumper.sources.postgres import copy
 from smokejumper.sources.postgres._copyframe import cut_rows as cut_rows_in_c
-from smokejumper.sources.postgres.copy import MIN_BATCH, PACE_BELOW, _read_batch, row_cutter
+from smokejumper.sources.postgres.copy import MIN_BATCH, _read_batch, row_cutter, socket_has_data
 from smokejumper.sources.postgres.numpy_rows import RowCutter
 
 # One numpy cutter for every example: its scratch arrays are reused across chunks of any size, as in a COPY.
@@ -118,58 +119,92 @@ def test_nothing_to_vouch_for():
 
 
 class Socket:
-    """Hands out the given pieces one read at a time; a read past them would block forever, so it fails."""
+    """Hands out the given pieces one read at a time; a read past them would block forever, so it fails.
 
-    def __init__(self, *pieces: bytes) -> None:
+    `has_data` says whether a read would return at once: here, whether a piece is left (a real socket
+    may have nothing yet, which `pauses_when_empty` plays).
+    """
+
+    def __init__(self, *pieces: bytes, ready: bool = True) -> None:
         self.pieces = list(pieces)
+        self.ready = ready
+        self.reads = 0
 
     def read1(self, size: int) -> bytes:
         assert self.pieces, "read again after the server was done: this would block forever"
         piece = self.pieces.pop(0)
         assert len(piece) <= size
+        self.reads += 1
         return piece
+
+    def has_data(self) -> bool:
+        return self.ready and bool(self.pieces)
+
+
+def batch(sock: Socket, pending: bytes = b"") -> bytes:
+    return _read_batch(sock, pending, sock.has_data)
 
 
 def test_batch_stops_at_ready_for_query_even_split_across_reads():
     rows = message(b"d", b"1\n") * 3
     done = message(b"C", b"COPY 3\x00") + b"Z\x00\x00\x00\x05I"
-    assert _read_batch(Socket(rows, done[:-4], done[-4:-1], done[-1:]), b"") == rows + done
-    assert _read_batch(Socket(rows + done), b"") == rows + done
+    assert batch(Socket(rows, done[:-4], done[-4:-1], done[-1:])) == rows + done
+    assert batch(Socket(rows + done)) == rows + done
     # The last batch may have stopped inside ReadyForQuery: what it left counts too.
-    assert _read_batch(Socket(done[-3:]), done[:-3]) == done
-    assert _read_batch(Socket(b"I"), b"Z\x00\x00\x00\x05") == b"Z\x00\x00\x00\x05I"
+    assert batch(Socket(done[-3:]), done[:-3]) == done
+    assert batch(Socket(b"I"), b"Z\x00\x00\x00\x05") == b"Z\x00\x00\x00\x05I"
 
 
 def test_batch_is_empty_when_the_server_hung_up():
-    assert _read_batch(Socket(b""), b"d\x00") == b""
+    assert batch(Socket(b""), b"d\x00") == b""
     rows = message(b"d", b"1\n")
-    assert _read_batch(Socket(rows, b""), b"") == rows  # what came before the end is still handed over
+    assert batch(Socket(rows, b"")) == rows  # what came before the end is still handed over
 
 
 def test_batch_gathers_small_reads():
     rows = [message(b"d", b"x" * 1000 + b"\n") for _ in range(400)]
-    batch = _read_batch(Socket(*rows), b"")
-    assert len(batch) >= MIN_BATCH
-    assert batch == b"".join(rows[: len(batch) // len(rows[0])])
+    gathered = batch(Socket(*rows))
+    assert len(gathered) >= MIN_BATCH
+    assert gathered == b"".join(rows[: len(gathered) // len(rows[0])])
 
 
-def test_batch_pauses_after_short_reads_only_while_more_is_coming(monkeypatch: pytest.MonkeyPatch):
-    events: list[str] = []
+def test_a_row_larger_than_a_batch_is_taken_in_whole_in_one_batch():
+    """Joined again for each read, a 5 MB row read 16 KiB at a time (TLS) would copy 800 MB."""
+    row = message(b"d", b"x" * (5 * 1024 * 1024) + b"\n")
+    pieces = [row[i : i + 16384] for i in range(0, len(row), 16384)]
+    sock = Socket(*pieces, message(b"d", b"next\n"))
+    assert batch(sock) == row
+    assert sock.reads == len(pieces)
+    # The header may be split between what the last batch left and the first read.
+    sock = Socket(*[row[3:][i : i + 16384] for i in range(0, len(row) - 3, 16384)])
+    assert batch(sock, row[:3]) == row
 
-    class Recording(Socket):
-        def read1(self, size: int) -> bytes:
-            events.append("read")
-            return super().read1(size)
 
-    monkeypatch.setattr(copy.time, "sleep", lambda _seconds: events.append("pause"))
-    row = message(b"d", b"x" * 1000 + b"\n")
-    short = row * 10
-    long = row * (PACE_BELOW // len(row) + 1)
-    _read_batch(Recording(short, long, short, long, long), b"")
-    assert events == ["read", "pause", "read", "read", "pause", "read"]
-    # The server is done: waiting would only delay the end of every small table.
-    events.clear()
+@pytest.mark.parametrize("ready", [True, False])
+def test_batch_pauses_only_when_nothing_is_ready(monkeypatch: pytest.MonkeyPatch, ready: bool):
+    """A TLS read returns one 16 KiB record while more waits: pausing after it capped a COPY at ~40 MB/s."""
+    pauses: list[float] = []
+    monkeypatch.setattr(copy.time, "sleep", pauses.append)
+    row = message(b"d", b"x" * 16000 + b"\n")
+    reads = MIN_BATCH // len(row) + 1
+    batch(Socket(*[row] * (reads + 5), ready=ready))
+    assert len(pauses) == (0 if ready else reads - 1)
+    # The server is done: a pause would only delay the end of every small table.
+    pauses.clear()
     done = message(b"C", b"COPY 10\x00") + b"Z\x00\x00\x00\x05I"
-    _read_batch(Recording(short + done), b"")
-    _read_batch(Recording(short, done), b"")
-    assert events == ["read", "read", "pause", "read"]
+    batch(Socket(row + done, ready=ready))
+    batch(Socket(row, done, ready=ready))
+    assert len(pauses) == (0 if ready else 1)
+
+
+def test_has_data_sees_the_kernel_buffer():
+    left, right = socket.socketpair()
+    with left, right:
+        has_data = socket_has_data(right)
+        assert not has_data()
+        left.sendall(b"row")
+        assert has_data()
+        assert right.recv(10) == b"row"
+        assert not has_data()
+        left.close()
+        assert has_data()  # end of stream: the read returns at once, and says so

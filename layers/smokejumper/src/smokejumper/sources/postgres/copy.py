@@ -23,7 +23,9 @@ This relies on pg8000 internals (`_sock`, `message_types`, `send_QUERY`,
 
 from __future__ import annotations
 
+import select
 import socket
+import ssl
 import struct
 import time
 from collections.abc import Callable
@@ -39,11 +41,13 @@ MIN_BATCH = 256 * 1024
 RECEIVE_BUFFER = 4 * 1024 * 1024
 # A read that blocks wakes at every 8 KiB send of the server's, and on loopback the server's backend pays
 # for those wakeups: at pgbench scale 70 its CPU time, which is the whole COPY's wall time, measured
-# 1.8-2.1 s when batches were gathered read after read, 1.65-1.75 s when a short read is followed by a
-# short sleep that lets the data pile up (the client also spent 10% less CPU). The receive buffer holds
-# far more than any server sends in that time, so the sleep never slows a server down.
-PACE_BELOW = 128 * 1024
+# 1.8-2.1 s when batches were gathered read after read, 1.65-1.75 s when the reader pauses this long
+# whenever the socket has nothing ready (the client also spent 10% less CPU). Only then: a TLS read
+# returns one 16 KiB record at a time, and pausing after each one capped a COPY at ~40 MB/s. A pause
+# begins with the receive buffer empty, and even at 1 GB/s the server fills only 300 KB of it meanwhile.
 PACE_SLEEP = 0.0003
+# PostgreSQL's own limit on a message is 1 GB; a length past this is a broken stream, not a row to wait for.
+MAX_MESSAGE = (1 << 30) + 1024
 _COPY_DATA = ord("d")
 _COPY_OUT_RESPONSE = ord("H")
 _READY_FOR_QUERY = ord("Z")
@@ -71,27 +75,40 @@ def row_cutter(*, compiled: bool = True) -> CutRows:
     return RowCutter().cut
 
 
-def _read_batch(sock: BinaryIO, pending: bytes) -> bytes:
-    """`pending` (what the last batch left: the start of a message) and what the socket has, waiting for
-    more while that is under MIN_BATCH and the server is not done (pausing after short reads, see
-    PACE_BELOW); empty if the socket is closed.
+def socket_has_data(usock: socket.socket) -> Callable[[], bool]:
+    """Whether a read of `usock` would return at once: bytes in the kernel, or decrypted in OpenSSL."""
+    poller = select.poll()
+    poller.register(usock, select.POLLIN)  # also set on a closed or failed socket: the read then says so
+    tls = usock if isinstance(usock, ssl.SSLSocket) else None
+    return lambda: bool((tls is not None and tls.pending()) or poller.poll(0))
 
-    The server is done once the data ends with ReadyForQuery (which may have begun in `pending`);
-    waiting then would wait forever. Those bytes cannot end a batch by chance: rows hold no NUL
-    byte, and a CopyData length field cannot start with "Z" (that would be over 1 GB).
+
+def _read_batch(sock: BinaryIO, pending: bytes, has_data: Callable[[], bool]) -> bytes:
+    """`pending` (what the last batch left: the start of a message) and what the socket has, waiting for
+    more while that is under MIN_BATCH, or does not yet hold the whole first message, and the server is
+    not done (pausing when nothing is ready, see PACE_SLEEP); empty if the socket is closed.
+
+    Taking in the whole first message keeps a row larger than a batch from being joined again for
+    every read (quadratic). The server is done once the data ends with ReadyForQuery (which may have
+    begun in `pending`); waiting then would wait forever. Those bytes cannot end a batch by chance:
+    rows hold no NUL byte, and a CopyData length field cannot start with "Z" (that would be over 1 GB).
     """
     first = sock.read1(CHUNK)
     if not first:
         return first
     pieces, size, tail = [pending, first], len(pending) + len(first), (pending[-6:] + first)[-6:]
-    last_read = len(first)
-    while size < MIN_BATCH and tail[:-1] != _READY_MESSAGE:
-        if last_read < PACE_BELOW:
+    wanted = MIN_BATCH
+    head = (pending[:HEADER_SIZE] + first[:HEADER_SIZE])[:HEADER_SIZE]
+    if len(head) == HEADER_SIZE:
+        _code, length = _HEADER.unpack(head)
+        if length <= MAX_MESSAGE:
+            wanted = max(wanted, 1 + length)
+    while size < wanted and tail[:-1] != _READY_MESSAGE:
+        if not has_data():
             time.sleep(PACE_SLEEP)
         more = sock.read1(CHUNK)
         if not more:
             break
-        last_read = len(more)
         pieces.append(more)
         size += len(more)
         tail = (tail + more)[-6:]
@@ -114,11 +131,12 @@ def copy_out(connection: pg8000.native.Connection, sql: str, write: Callable[[Pa
     handlers = {code[0]: handler for code, handler in connection.message_types.items()}
     unpack_header = _HEADER.unpack_from
     cut_rows = row_cutter()
+    has_data = socket_has_data(connection._usock)
     pending = b""
     received = 0
     ready = False
     while not ready:
-        data = _read_batch(sock, pending)
+        data = _read_batch(sock, pending, has_data)
         if not data:
             raise pg8000.native.InterfaceError("connection lost: the server closed the connection during COPY")
         payload, position, count = cut_rows(data)
@@ -131,6 +149,10 @@ def copy_out(connection: pg8000.native.Connection, sql: str, write: Callable[[Pa
         rows = bytearray()
         while position <= last_header:
             code, length = unpack_header(data, position)
+            if length < 4 or length > MAX_MESSAGE or (code != _COPY_DATA and code not in handlers):
+                raise pg8000.native.InterfaceError(
+                    f"protocol error: a message of type {chr(code)!r} and length {length} during COPY"
+                )
             message_end = position + 1 + length
             if message_end > size:
                 break
