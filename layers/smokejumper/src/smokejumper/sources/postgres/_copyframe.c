@@ -26,7 +26,8 @@ measure(const unsigned char *p, Py_ssize_t n, Py_ssize_t *consumed, Py_ssize_t *
     while (n - pos >= HEADER_SIZE && p[pos] == 'd') {
         uint32_t length = ((uint32_t)p[pos + 1] << 24) | ((uint32_t)p[pos + 2] << 16) |
                           ((uint32_t)p[pos + 3] << 8) | (uint32_t)p[pos + 4];
-        if (length < 4 || (Py_ssize_t)length > n - pos - 1)
+        /* Compared unsigned: on a 32-bit build a length over 2 GB would turn negative. */
+        if (length < 4 || (size_t)length > (size_t)(n - pos - 1))
             break; /* a length that lies, or a message the batch cut: the Python loop takes over */
         total += (Py_ssize_t)length - 4;
         pos += 1 + (Py_ssize_t)length;
@@ -42,11 +43,11 @@ gather(const unsigned char *p, Py_ssize_t consumed, unsigned char *out)
 {
     Py_ssize_t pos = 0;
     while (pos < consumed) {
-        Py_ssize_t length = ((Py_ssize_t)p[pos + 1] << 24) | ((Py_ssize_t)p[pos + 2] << 16) |
-                            ((Py_ssize_t)p[pos + 3] << 8) | (Py_ssize_t)p[pos + 4];
-        memcpy(out, p + pos + HEADER_SIZE, (size_t)(length - 4));
-        out += length - 4;
-        pos += 1 + length;
+        uint32_t length = ((uint32_t)p[pos + 1] << 24) | ((uint32_t)p[pos + 2] << 16) |
+                          ((uint32_t)p[pos + 3] << 8) | (uint32_t)p[pos + 4];
+        memcpy(out, p + pos + HEADER_SIZE, (size_t)length - 4);
+        out += (size_t)length - 4;
+        pos += 1 + (Py_ssize_t)length;
     }
 }
 
@@ -63,9 +64,10 @@ cut_rows(PyObject *module, PyObject *arg)
     Py_ssize_t consumed, payload, rows;
     PyObject *joined;
     (void)module;
-    /* Only bytes: the loops run without the GIL, and the second trusts the lengths the first checked,
-       so the input must not be able to change in between (a bytearray could). */
-    if (!PyBytes_Check(arg)) {
+    /* Only bytes, and not a subclass (which could export another buffer): the loops run without the
+       GIL, and the second trusts the lengths the first checked, so the input must not be able to
+       change in between (a bytearray could). */
+    if (!PyBytes_CheckExact(arg)) {
         PyErr_Format(PyExc_TypeError, "cut_rows() takes bytes, not %.100s", Py_TYPE(arg)->tp_name);
         return NULL;
     }
