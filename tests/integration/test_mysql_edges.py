@@ -273,7 +273,8 @@ def test_a_sequence_default_follows_the_restored_database_not_the_source(
     execute(
         mysql_database,
         "CREATE SEQUENCE invoice_numbers START WITH 1000 INCREMENT BY 10",
-        "CREATE TABLE invoices (number INT NOT NULL DEFAULT NEXT VALUE FOR invoice_numbers PRIMARY KEY, total INT)",
+        "CREATE TABLE invoices (number INT NOT NULL DEFAULT NEXT VALUE FOR invoice_numbers PRIMARY KEY, total INT,"
+        " label VARCHAR(20) DEFAULT CONCAT('INV-', NEXTVAL(invoice_numbers)))",
         "INSERT INTO invoices (total) VALUES (5), (7)",
     )
     store = open_store(str(tmp_path))
@@ -281,6 +282,7 @@ def test_a_sequence_default_follows_the_restored_database_not_the_source(
     drawn = "SELECT number FROM invoices ORDER BY number"
     source_next = "SELECT next_not_cached_value FROM invoice_numbers"
     before = hex_values(mysql_database, source_next)
+    source_numbers = hex_values(mysql_database, drawn)
 
     # Both restores, ours and the mysql client's, give a table that draws from its own database's sequence,
     # which goes on where the source's would after a server restart: past the values it had cached.
@@ -289,9 +291,9 @@ def test_a_sequence_default_follows_the_restored_database_not_the_source(
         mysql_restore(tmp_path / DUMP_FILE, plain)
         for target in (ours, plain):
             execute(target, "INSERT INTO invoices (total) VALUES (9)")
-            assert hex_values(target, drawn) == [(1000,), (1010,), before[0]]
+            assert hex_values(target, drawn) == [*source_numbers, before[0]]
             (create,) = [row[1] for row in hex_values(target, "SHOW CREATE TABLE invoices")]
-            assert f"`{mysql_database.dbname}`" not in str(create)
+            assert f"`{mysql_database.dbname}`" not in str(create)  # in the plain DEFAULT and the expression
         assert hex_values(mysql_database, source_next) == before  # the source's sequence was not touched
 
     # --table creates the table only where its sequence is there, and names the one that is not.
@@ -302,9 +304,14 @@ def test_a_sequence_default_follows_the_restored_database_not_the_source(
                 restore_database(store, connection, tables=["invoices"])
             assert "CREATE SEQUENCE" in (refused.value.hint or "")
             assert hex_values(target, "SHOW TABLES") == []  # nothing changed
+            # A sequence (or view) of the target may not stand where the table would go: one namespace.
+            execute(target, "CREATE SEQUENCE invoices")
+            with pytest.raises(RestoreError, match=r"names of other objects of .*: invoices \(sequence invoices\)"):
+                restore_database(store, connection, tables=["invoices"])
+            execute(target, "DROP SEQUENCE invoices")
             execute(target, "CREATE SEQUENCE invoice_numbers START WITH 5000")
             restore_database(store, connection, tables=["invoices"])
         finally:
             connection.close()
         execute(target, "INSERT INTO invoices (total) VALUES (9)")
-        assert hex_values(target, drawn) == [(1000,), (1010,), (5000,)]
+        assert hex_values(target, drawn) == [*source_numbers, (5000,)]

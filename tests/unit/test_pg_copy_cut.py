@@ -87,6 +87,7 @@ def test_the_c_cutter_trusts_no_length(pieces):
 def test_the_c_cutter_takes_only_bytes():
     """Its loops run without the GIL and the second trusts the lengths the first checked: a buffer that
     another thread could change in between (a bytearray) is refused."""
+
     class Bytes(bytes):
         pass
 

@@ -235,7 +235,11 @@ def _raw_rows(
 
 def _session(connection: pymysql.connections.Connection) -> None:
     with connection.cursor() as cursor:
-        cursor.execute("SET SESSION time_zone = '+00:00', sql_mode = 'NO_ENGINE_SUBSTITUTION'")
+        # sql_quote_show_create as mysqldump sets it: SHOW CREATE quotes every name (the server's default,
+        # but a server may turn it off), which reading sequence references relies on.
+        cursor.execute(
+            "SET SESSION time_zone = '+00:00', sql_mode = 'NO_ENGINE_SUBSTITUTION', sql_quote_show_create = 1"
+        )
         # A slow reader must not make the server give up on sending (an unbuffered read can take long).
         cursor.execute("SET SESSION net_write_timeout = 3600, net_read_timeout = 3600, wait_timeout = 28800")
         for no_limit in ("SET SESSION max_statement_time = 0", "SET SESSION max_execution_time = 0"):

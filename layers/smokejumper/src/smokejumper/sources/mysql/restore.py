@@ -149,6 +149,16 @@ def _clean(connection: pymysql.connections.Connection) -> None:
         _execute(connection, f"DROP {keyword} IF EXISTS {quote_identifier(name)}".encode())
 
 
+def _names_taken(frames: Sequence[FrameEntry], existing: Sequence[str]) -> list[str]:
+    """Tables `--table` would create whose name a sequence or view of the target has (one namespace)."""
+    others = {item.split(" ", 1)[1]: item for item in existing if item.startswith(("sequence ", "view "))}
+    return [
+        f"{frame.meta['table']} ({others[frame.meta['table']]})"
+        for frame in frames
+        if frame.meta.get("kind") == "table" and frame.meta.get("table") in others
+    ]
+
+
 def _sequences_lacking(frames: Sequence[FrameEntry], existing: Sequence[str]) -> list[str]:
     """For each table `--table` will create: the sequences its DEFAULTs need that the target lacks."""
     sequences = {item.split(" ", 1)[1] for item in existing if item.startswith("sequence ")}
@@ -231,6 +241,12 @@ def restore_database(
                 "database and copy the rows",
             )
     if tables:
+        taken = _names_taken(frames, existing)
+        if taken:
+            raise RestoreError(
+                f"tables to create have the names of other objects of {database}: {', '.join(taken)}",
+                hint="drop or rename those objects, or restore into another database",
+            )
         lacking = _sequences_lacking(frames, existing)
         if lacking:
             raise RestoreError(

@@ -41,7 +41,9 @@ _ACCOUNT_PART = rb"(?:`(?:[^`]|``)*`|'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|[^\s@`'\
 # DEFINER=user@host in any quoting (backquotes; double quotes under ANSI_QUOTES; none), then a space.
 _DEFINER = re.compile(rb"(?<=\s)DEFINER\s*=\s*" + _ACCOUNT_PART + rb"(?:@" + _ACCOUNT_PART + rb")?\s")
 _DATA_TABLE_TYPES = ("BASE TABLE", "SYSTEM VERSIONED")
-_SEQUENCE_DEFAULT = rb"(DEFAULT (?:nextval|lastval)\()"
+# A sequence function's call, wherever it stands in a DEFAULT expression; only the keyword ignores case
+# (on Linux, `Shop` and `shop` are different databases).
+_SEQUENCE_CALL = rb"((?i:\b(?:nextval|lastval)\())"
 _QUOTED_NAME = rb"`((?:[^`]|``)+)`"
 CHARSET_NAME = re.compile(r"^[a-z0-9_]+$")  # written into SQL as an introducer
 
@@ -305,7 +307,7 @@ def _binary_results(connection: pymysql.connections.Connection) -> Iterator[None
 
 
 def _own_sequences_unqualified(create: bytes, database: str) -> bytes:
-    """`create` with the database's own name dropped from the sequences its DEFAULTs take values from.
+    """`create` with the database's own name dropped from the sequences its DEFAULTs call, anywhere in them.
 
     MariaDB's SHOW CREATE TABLE names such a sequence with its database, even
     the table's own: ``DEFAULT nextval(`ccdb`.`ids`)`` (so does mysqldump's
@@ -316,12 +318,12 @@ def _own_sequences_unqualified(create: bytes, database: str) -> bytes:
     database keeps its name.
     """
     own = re.escape(quote_identifier(database).encode()) + rb"\."
-    return re.sub(_SEQUENCE_DEFAULT + own, rb"\1", create, flags=re.IGNORECASE)
+    return re.sub(_SEQUENCE_CALL + own, rb"\1", create)
 
 
 def sequences_taken_from(create: bytes) -> list[str]:
     """The sequences of the table's own database that its DEFAULTs take values from (see above)."""
-    found = re.findall(_SEQUENCE_DEFAULT + _QUOTED_NAME + rb"\)", create, flags=re.IGNORECASE)
+    found = re.findall(_SEQUENCE_CALL + _QUOTED_NAME + rb"\)", create)
     return sorted({name.replace(b"``", b"`").decode("utf-8", "replace") for _default, name in found})
 
 
