@@ -9,6 +9,7 @@ the absence of the password.
 from __future__ import annotations
 
 import socket
+import struct
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
@@ -258,6 +259,28 @@ def test_server_that_never_answers(tls_server, sslmode):
         where = replace(target(tls_server, sslmode=sslmode), port=port)
         error = failure(tls_server, where, timeout=0.3)
     assert error.message == f"no answer from 127.0.0.1:{port} within 0.3 s after connecting"
+
+
+def test_a_server_that_cannot_start_a_backend_says_why(tls_server):
+    """PostgreSQL answers the TLS request with an ErrorResponse when it cannot fork (libpq shows it)."""
+    text = b"could not fork new process for connection: Resource temporarily unavailable"
+    fields = b"SFATAL\x00C53000\x00M" + text + b"\x00\x00"
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+
+        def refuse() -> None:
+            peer, _ = server.accept()
+            with peer:
+                peer.recv(8)
+                peer.sendall(b"E" + struct.pack("!I", len(fields) + 4) + fields)
+
+        thread = threading.Thread(target=refuse)
+        thread.start()
+        error = failure(tls_server, replace(target(tls_server, sslmode="require"), port=port), timeout=5)
+        thread.join()
+    assert error.message == f"PostgreSQL at 127.0.0.1:{port} refused the connection: {text.decode()}"
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,9 @@ We also ask for TLS ourselves (the SSLRequest), so that `sslmode=prefer` is
 done as libpq does it: TLS (without certificate checks) if the server offers
 it, and if it answers that it has none, the startup goes on in plain on the
 same connection. (pg8000 raises instead when given our context, and a second
-connection doubled the connection time of every stream of a dump.)
+connection doubled the connection time of every stream of a dump.) Unlike
+libpq, a TLS handshake that fails under `prefer` is an error, not a retry in
+plain.
 """
 
 from __future__ import annotations
@@ -120,6 +122,12 @@ def _start_tls(sock: socket.socket, context: ssl.SSLContext, target: DatabaseTar
     answer = sock.recv(1)
     if answer == b"S":
         return context.wrap_socket(sock, server_hostname=target.host)
+    if answer == b"E":  # a server that cannot start a backend (out of processes, say) says why, in plain
+        raise _error(
+            target,
+            f"PostgreSQL at {target.address} refused the connection: {_error_text(sock)}",
+            "see the server log",
+        )
     if answer == b"N":
         if target.tls.mode == "prefer":
             return sock
@@ -136,6 +144,21 @@ def _start_tls(sock: socket.socket, context: ssl.SSLContext, target: DatabaseTar
         else f"{target.address} answered the TLS request with {answer!r}, which PostgreSQL never sends",
         "is this a PostgreSQL server (or a proxy in front of one)? see the server log",
     )
+
+
+def _error_text(sock: socket.socket) -> str:
+    """The message of the ErrorResponse whose type byte was read; what arrives within the timeout."""
+    data = b""
+    with contextlib.suppress(OSError):
+        # Its length (which counts itself), then fields: a type byte and a NUL-terminated text each.
+        while len(data) < 4 or len(data) < min(struct.unpack_from("!I", data)[0], 8192):
+            more = sock.recv(8192)
+            if not more:
+                break
+            data += more
+    fields = {field[:1]: field[1:] for field in data[4:].split(b"\x00") if field}
+    text = fields.get(b"M", b"").decode("utf-8", "replace")
+    return " ".join(text.split())[:500] or "no reason given"
 
 
 def _tune(sock: socket.socket) -> None:
