@@ -261,25 +261,31 @@ def test_server_that_never_answers(tls_server, sslmode):
     assert error.message == f"no answer from 127.0.0.1:{port} within 0.3 s after connecting"
 
 
+def failure_after_answer(server: PrivatePostgres, answer: bytes, sslmode: str) -> tuple[SourceConnectionError, int]:
+    """The error `connect` raises when what listens answers the TLS request with `answer`, and its port."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+
+        def answer_once() -> None:
+            peer, _ = listener.accept()
+            with peer:
+                peer.recv(8)
+                peer.sendall(answer)
+
+        thread = threading.Thread(target=answer_once)
+        thread.start()
+        error = failure(server, replace(target(server, sslmode=sslmode), port=port), timeout=5)
+        thread.join()
+    return error, port
+
+
 def test_a_server_that_cannot_start_a_backend_says_why(tls_server):
     """PostgreSQL answers the TLS request with an ErrorResponse when it cannot fork (libpq shows it)."""
     text = b"could not fork new process for connection: Resource temporarily unavailable"
     fields = b"SFATAL\x00C53000\x00M" + text + b"\x00\x00"
-    with socket.socket() as server:
-        server.bind(("127.0.0.1", 0))
-        server.listen()
-        port = server.getsockname()[1]
-
-        def refuse() -> None:
-            peer, _ = server.accept()
-            with peer:
-                peer.recv(8)
-                peer.sendall(b"E" + struct.pack("!I", len(fields) + 4) + fields)
-
-        thread = threading.Thread(target=refuse)
-        thread.start()
-        error = failure(tls_server, replace(target(tls_server, sslmode="require"), port=port), timeout=5)
-        thread.join()
+    error, port = failure_after_answer(tls_server, b"E" + struct.pack("!I", len(fields) + 4) + fields, "require")
     assert error.message == f"PostgreSQL at 127.0.0.1:{port} refused the connection: {text.decode()}"
 
 
@@ -294,21 +300,7 @@ def test_a_server_that_cannot_start_a_backend_says_why(tls_server):
     ],
 )
 def test_something_else_than_postgresql_listens(tls_server, answer, message):
-    with socket.socket() as impostor:
-        impostor.bind(("127.0.0.1", 0))
-        impostor.listen()
-        port = impostor.getsockname()[1]
-
-        def answer_once() -> None:
-            peer, _ = impostor.accept()
-            with peer:
-                peer.recv(8)
-                peer.sendall(answer)
-
-        thread = threading.Thread(target=answer_once)
-        thread.start()
-        error = failure(tls_server, replace(target(tls_server, sslmode="prefer"), port=port), timeout=5)
-        thread.join()
+    error, port = failure_after_answer(tls_server, answer, "prefer")
     assert error.message == message.format(port=port)
     assert "is this a PostgreSQL server" in (error.hint or "")
 
