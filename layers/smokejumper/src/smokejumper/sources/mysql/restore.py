@@ -149,9 +149,14 @@ def _clean(connection: pymysql.connections.Connection) -> None:
         _execute(connection, f"DROP {keyword} IF EXISTS {quote_identifier(name)}".encode())
 
 
+def _named(existing: Sequence[str], *kinds: str) -> dict[str, str]:
+    """The names of the `existing_objects` of these kinds, each with its `kind name` description."""
+    return {item.split(" ", 1)[1]: item for item in existing if item.split(" ", 1)[0] in kinds}
+
+
 def _names_taken(frames: Sequence[FrameEntry], existing: Sequence[str]) -> list[str]:
     """Tables `--table` would create whose name a sequence or view of the target has (one namespace)."""
-    others = {item.split(" ", 1)[1]: item for item in existing if item.startswith(("sequence ", "view "))}
+    others = _named(existing, "sequence", "view")
     return [
         f"{frame.meta['table']} ({others[frame.meta['table']]})"
         for frame in frames
@@ -161,8 +166,7 @@ def _names_taken(frames: Sequence[FrameEntry], existing: Sequence[str]) -> list[
 
 def _sequences_lacking(frames: Sequence[FrameEntry], existing: Sequence[str]) -> list[str]:
     """For each table `--table` will create: the sequences its DEFAULTs need that the target lacks."""
-    sequences = {item.split(" ", 1)[1] for item in existing if item.startswith("sequence ")}
-    tables = {item.split(" ", 1)[1] for item in existing if item.startswith("table ")}
+    sequences, tables = _named(existing, "sequence"), _named(existing, "table")
     lacking = []
     for frame in frames:
         if frame.meta.get("kind") != "table" or frame.meta.get("table") in tables:
@@ -217,7 +221,7 @@ def restore_database(
     summary = RestoreSummary(database)
 
     existing = existing_objects(connection)
-    existing_tables = {item.split(" ", 1)[1] for item in existing if item.startswith("table ")}
+    existing_tables = _named(existing, "table")
     if not tables and existing and not clean:
         shown = ", ".join(existing[:5]) + (" …" if len(existing) > 5 else "")
         raise RestoreError(
