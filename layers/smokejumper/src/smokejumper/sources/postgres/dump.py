@@ -40,6 +40,7 @@ from smokejumper.artifact import ArtifactWriter
 from smokejumper.catalog import ArtifactRecord
 from smokejumper.errors import SmokejumperError
 from smokejumper.frames import FrameInfo, FrameWriter
+from smokejumper.sources.postgres.copy import copy_out
 from smokejumper.sources.postgres.schema import Schema, Table, read_schema, rows
 from smokejumper.sources.postgres.streams import (
     Connect,
@@ -291,10 +292,6 @@ def _write_dump(
 
 def _copy_part(connection: pg8000.native.Connection, frames: FrameWriter, part: Part, *, schema: Schema) -> FrameInfo:
     """COPY one part into one frame of `frames`: the COPY header, the rows, the terminator."""
-    # Imported here, not with the module: a restore imports this module's names, and numpy (which the COPY
-    # reader needs) would add ~40 ms to its start.
-    from smokejumper.sources.postgres.copy import copy_out
-
     table = part.table
     with frames.frame(table.qualified) as section:
         header = copy_header(table)
