@@ -7,6 +7,8 @@ top is a bug and is shown as one.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 
 class SmokejumperError(Exception):
     """An error with a message for people and an optional fix hint."""
@@ -36,6 +38,33 @@ class StoreError(SmokejumperError):
 
 class NotFoundError(StoreError):
     """A key, run or artifact does not exist."""
+
+
+class ObjectLockedError(StoreError):
+    """S3 Object Lock still protects an object, so it was not deleted.
+
+    `until` is when its retention ends (None if only a legal hold protects it);
+    `legal_hold` is whether a legal hold is on.
+    """
+
+    def __init__(self, where: str, *, until: datetime | None, legal_hold: bool) -> None:
+        self.where = where
+        self.until = until
+        self.legal_hold = legal_hold
+        reasons = []
+        if until is not None:
+            reasons.append(f"retention until {until.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC")
+        if legal_hold:
+            reasons.append("a legal hold")
+        lifted = []
+        if until is not None:
+            lifted.append("its retention expires")
+        if legal_hold:
+            lifted.append("the legal hold is removed")
+        super().__init__(
+            f"cannot delete {where}: S3 Object Lock protects it ({' and '.join(reasons)})",
+            hint=f"the run is kept until {' and '.join(lifted)}; retention will delete it on a later sweep",
+        )
 
 
 class IntegrityError(SmokejumperError):

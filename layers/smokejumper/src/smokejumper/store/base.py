@@ -163,6 +163,20 @@ class Store(ABC):
         """Names of the immediate 'directories' under `prefix` (like `ls`), sorted."""
 
     @abstractmethod
+    def delete(self, key: str) -> None:
+        """Remove the object so that it is no longer listed or readable.
+
+        Deleting a key that does not exist is not an error: a retention sweep
+        that was interrupted simply runs again. An object that S3 Object Lock
+        still protects (retention not yet expired, or a legal hold) raises
+        ObjectLockedError and nothing is deleted.
+
+        On a versioned S3 bucket this hides the object behind a delete marker;
+        the bucket's noncurrent-version lifecycle rule removes the old version
+        later.
+        """
+
+    @abstractmethod
     def child(self, prefix: str) -> Store:
         """The same store rooted deeper, at `prefix`."""
 

@@ -133,6 +133,32 @@ class LocalStore(Store):
             return []
         return sorted(entry.name for entry in base.iterdir() if entry.is_dir())
 
+    def delete(self, key: str) -> None:
+        parts = check_key(key).split("/")
+        path = self.root.joinpath(*parts)
+        try:
+            path.unlink()
+        except (FileNotFoundError, NotADirectoryError):
+            # Already gone, or a file stands where a parent directory would be:
+            # either way there is no such object. Still prune below, so a sweep
+            # interrupted between unlink and rmdir cleans up when it runs again.
+            pass
+        except OSError as exc:
+            raise _os_error("delete", path, exc) from exc
+        # A deleted run must not leave its empty directory behind, or
+        # list_children would still show it. Stop at the first directory that
+        # still holds something, and never remove the root itself.
+        for depth in range(len(parts) - 1, 0, -1):
+            directory = self.root.joinpath(*parts[:depth])
+            try:
+                directory.rmdir()
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            except OSError as exc:
+                if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
+                    break
+                raise _os_error("delete directory", directory, exc) from exc
+
     def child(self, prefix: str) -> LocalStore:
         return LocalStore(self._path(join_key(prefix)))
 

@@ -13,12 +13,13 @@ import hashlib
 import io
 import math
 from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
 from typing import Any, BinaryIO, cast
 from urllib.parse import quote
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from smokejumper.errors import NotFoundError, StoreError
+from smokejumper.errors import NotFoundError, ObjectLockedError, StoreError
 from smokejumper.store.base import ObjectWriter, Store, check_key, join_key
 
 MIB = 1024 * 1024
@@ -256,6 +257,44 @@ class S3Store(Store):
             for common in page.get("CommonPrefixes", []):
                 names.append(common["Prefix"].rstrip("/").rsplit("/", 1)[-1])
         return sorted(names)
+
+    def delete(self, key: str) -> None:
+        # On a versioned bucket a DeleteObject without a VersionId only adds a
+        # delete marker; the old version stays until the bucket's
+        # noncurrent-version lifecycle rule removes it. Our roles get
+        # s3:DeleteObject but never s3:DeleteObjectVersion, so a stolen role
+        # cannot destroy versions: never pass a VersionId here.
+        #
+        # Object Lock does not stop a delete marker either, so an object still
+        # under retention or legal hold would silently vanish from listings
+        # while it is in fact kept. Look first and report it instead. The lock
+        # fields appear in HeadObject only if the caller may
+        # s3:GetObjectRetention and s3:GetObjectLegalHold; without those this
+        # check cannot see a lock.
+        object_key = self._object_key(key)
+        where = f"s3://{self.bucket}/{object_key}"
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=object_key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+                # Already deleted (its current version is a delete marker, or it
+                # never existed): adding another marker would only add clutter.
+                return
+            raise _client_error("delete", where, exc) from exc
+        except BotoCoreError as exc:
+            raise _client_error("delete", where, exc) from exc
+        until = cast(datetime | None, head.get("ObjectLockRetainUntilDate"))
+        if until is not None and until.tzinfo is None:
+            until = until.replace(tzinfo=UTC)
+        if until is not None and until <= datetime.now(UTC):
+            until = None  # retention has expired: no longer a lock
+        legal_hold = head.get("ObjectLockLegalHoldStatus") == "ON"
+        if until is not None or legal_hold:
+            raise ObjectLockedError(where, until=until, legal_hold=legal_hold)
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=object_key)
+        except (ClientError, BotoCoreError) as exc:
+            raise _client_error("delete", where, exc) from exc
 
     def child(self, prefix: str) -> S3Store:
         return S3Store(
