@@ -33,19 +33,39 @@ def write_run(
     databases: tuple[str, ...] = ("ccdb", "uaadb"),
     failed: tuple[str, ...] = (),
     plan: str = "example",
+    run_id: str | None = None,
 ) -> RunManifest:
+    """A committed run; `run_id` chooses the id (e.g. to order runs started in the same second)."""
     started = started or datetime.now(UTC)
-    run_id = new_run_id(started)
+    run_id = run_id or new_run_id(started)
     refs = []
     for name in databases:
         path = f"databases/{name}"
         if name in failed:
-            refs.append(ArtifactRef(path=path, engine="postgres", name=name, status="failed", error="connection lost"))
+            refs.append(
+                ArtifactRef(
+                    path=path,
+                    engine="postgres",
+                    name=name,
+                    status="failed",
+                    error="connection lost",
+                    error_type="SourceUnreachable",
+                    seconds=30.0,
+                )
+            )
             continue
         digest = write_artifact(store, join_key(run_dir(run_id), path), name=name)
         size = store.size(join_key(run_dir(run_id), path, "dump.sql.zst"))
         refs.append(
-            ArtifactRef(path=path, engine="postgres", name=name, status="succeeded", size=size, record_sha256=digest)
+            ArtifactRef(
+                path=path,
+                engine="postgres",
+                name=name,
+                status="succeeded",
+                size=size,
+                record_sha256=digest,
+                seconds=1.5,
+            )
         )
     manifest = RunManifest(
         plan=plan,

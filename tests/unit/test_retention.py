@@ -412,6 +412,35 @@ def test_a_naive_now_is_refused() -> None:
         decide([], RetentionPolicy(), now=datetime(2026, 11, 25))
 
 
+@pytest.mark.parametrize(
+    ("unchecked", "field"),
+    [
+        pytest.param(RetentionPolicy.model_construct(min_keep=0), "min_keep", id="model_construct min_keep=0"),
+        pytest.param(RetentionPolicy().model_copy(update={"min_keep": 0}), "min_keep", id="model_copy min_keep=0"),
+        pytest.param(
+            RetentionPolicy.model_construct(daily=0, weekly=0, monthly=0, min_keep=0),
+            "min_keep",
+            id="every count 0",
+        ),
+        pytest.param(RetentionPolicy().model_copy(update={"daily": -1}), "daily", id="negative daily"),
+        pytest.param(RetentionPolicy().model_copy(update={"time_zone": "Mars/Olympus"}), "time_zone", id="bad zone"),
+    ],
+)
+def test_a_policy_that_skipped_validation_is_refused_not_obeyed(unchecked: RetentionPolicy, field: str) -> None:
+    # Unchecked, min_keep=0 with every count 0 would delete every run without a word.
+    runs = [Run("only-backup", utc(2026, 11, 24, 2))]
+    with pytest.raises(ValueError, match=f"^invalid retention policy: {field}: "):
+        decide(runs, unchecked, now=utc(2026, 11, 25))
+
+
+def test_a_valid_policy_built_without_validation_is_used_as_given() -> None:
+    runs = [Run("newer", utc(2026, 11, 24, 2)), Run("older", utc(2026, 11, 23, 2))]
+    unchecked = RetentionPolicy.model_construct(daily=0, weekly=0, monthly=0, min_keep=1)
+    decision = decide(runs, unchecked, now=utc(2026, 11, 25))
+    assert ids(decision.keep) == ["newer"]
+    assert ids(decision.delete) == ["older"]
+
+
 def test_verdicts_echo_the_start_time_as_given() -> None:
     started_in_berlin = datetime(2026, 11, 24, 3, tzinfo=BERLIN)
     decision = decide([Run("r", started_in_berlin)], RetentionPolicy(), now=utc(2026, 11, 25))

@@ -20,7 +20,12 @@ Terms
   clock: two datetimes sharing one ``ZoneInfo`` compare by wall clock and ignore
   ``fold``, which would misorder runs in the repeated hour of a DST fall-back.
   Equal instants are ordered by ``run_id`` so that the result never depends on the
-  order of the input.
+  order of the input. This is ``catalog.newness``, the order listing and ``latest``
+  use too, so the run retention calls newest is the run a restore of "latest" reads.
+
+The policy is validated again on every call: one built with ``model_construct``
+or changed with ``model_copy(update=...)`` skipped validation, and ``min_keep=0``
+with all counts 0 would delete every run. A bad policy raises ValueError.
 
 Rules
 -----
@@ -68,6 +73,9 @@ from datetime import UTC, date, datetime
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
+from pydantic import ValidationError
+
+from smokejumper.catalog import Dated, newness
 from smokejumper.plan import RetentionPolicy
 
 GOOD_STATUS = "succeeded"
@@ -77,14 +85,8 @@ GOOD_STATUS = "succeeded"
 _BucketKey = tuple[int, ...]
 
 
-class RetentionCandidate(Protocol):
+class RetentionCandidate(Dated, Protocol):
     """What retention needs to know about a run. Read-only, so frozen records qualify."""
-
-    @property
-    def run_id(self) -> str: ...
-
-    @property
-    def started_at(self) -> datetime: ...
 
     @property
     def status(self) -> str: ...
@@ -123,8 +125,7 @@ class _Run:
 
     @property
     def newness(self) -> tuple[datetime, str]:
-        # run_id breaks ties between equal instants, so that input order never matters.
-        return (self.instant, self.run_id)
+        return newness(self)
 
 
 @dataclass(frozen=True)
@@ -140,8 +141,10 @@ class _Calendar:
 def decide(runs: Sequence[RetentionCandidate], policy: RetentionPolicy, *, now: datetime) -> RetentionDecision:
     """Split `runs` into those to keep and those to delete under `policy`, as of `now`.
 
-    Raises ValueError on a naive `now` or `started_at`, and on a repeated run_id.
+    Raises ValueError on a naive `now` or `started_at`, on a repeated run_id, and on a
+    policy that does not validate.
     """
+    policy = _validated(policy)
     _require_aware(now, "now")
     zone = ZoneInfo(policy.time_zone)
     candidates = _normalise(runs, zone)
@@ -189,6 +192,18 @@ def decide(runs: Sequence[RetentionCandidate], policy: RetentionPolicy, *, now: 
         else:
             delete.append(Verdict(run.run_id, run.started_at, tuple(delete_reasons[run.run_id])))
     return RetentionDecision(keep=keep, delete=delete)
+
+
+def _validated(policy: RetentionPolicy) -> RetentionPolicy:
+    # model_construct and model_copy(update=...) skip validation; a min_keep of 0 here
+    # is the difference between pruning and deleting every backup.
+    try:
+        return RetentionPolicy.model_validate(policy.model_dump())
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']) or '(top)'}: {error['msg']}" for error in exc.errors()
+        )
+        raise ValueError(f"invalid retention policy: {problems}") from exc
 
 
 def _normalise(runs: Sequence[RetentionCandidate], zone: ZoneInfo) -> list[_Run]:
