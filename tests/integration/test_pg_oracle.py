@@ -19,8 +19,11 @@ from tests.support.pg_oracle import (
     NOT_POPULATED,
     assert_same_database,
     normalize_schema_dump,
+    object_acls,
+    object_owners,
     pg_dump,
     pg_dump_round_trip,
+    pg_restore_round_trip,
     psql_restore,
     reset_database,
     schema_diff,
@@ -123,6 +126,52 @@ def test_schema_dump_sees_the_difference(databases, small_schema_dump, mutation)
 
     changed = [line for line in diff.splitlines() if line[:1] in "+-" and line[:3] not in ("---", "+++")]
     assert any(evidence in line for line in changed), diff
+
+
+def test_schema_dump_sees_owners_and_grants_only_when_asked(pg_pair):
+    source, restored = pg_pair
+    psql_restore(SMALL_SCHEMA, source)
+    # pg_monitor: a role every cluster has, so the test needs none of its own.
+    psql_restore(SMALL_SCHEMA + "ALTER TABLE items OWNER TO pg_monitor; GRANT SELECT ON items TO PUBLIC;", restored)
+
+    assert schema_dump(source) == schema_dump(restored)
+    assert_same_database(source, restored)
+    owners = schema_diff(schema_dump(source, owners=True), schema_dump(restored, owners=True))
+    assert "+ALTER TABLE public.items OWNER TO pg_monitor;" in owners.splitlines()
+    assert "GRANT" not in owners
+    grants = schema_diff(schema_dump(source, privileges=True), schema_dump(restored, privileges=True))
+    assert "+GRANT SELECT ON TABLE public.items TO PUBLIC;" in grants.splitlines()
+    assert "OWNER TO" not in grants
+    with pytest.raises(AssertionError, match="OWNER TO pg_monitor"):
+        assert_same_database(source, restored, owners=True, privileges=True)
+
+
+def test_object_owners_and_acls_read_the_catalog(scratch):
+    psql_restore(
+        SMALL_SCHEMA + "ALTER TABLE items OWNER TO pg_monitor; GRANT SELECT (name) ON items TO PUBLIC;"
+        " REVOKE EXECUTE ON FUNCTION touch() FROM PUBLIC;"
+        " ALTER DEFAULT PRIVILEGES GRANT SELECT ON TABLES TO pg_monitor;",
+        scratch,
+    )
+    owners = object_owners(scratch)
+    assert owners["relation r public.items"] == "pg_monitor"
+    assert owners["relation S public.app_seq"] == scratch.user
+    assert owners["function public.touch()"] == scratch.user
+    assert owners["type public.colour"] == scratch.user
+    assert owners["schema public"] == "pg_database_owner"
+    acls = object_acls(scratch)
+    assert acls["column public.items.name"] == "{=r/pg_monitor}"
+    assert acls["function public.touch()"] == f"{{{scratch.user}=X/{scratch.user}}}"
+    user = scratch.user
+    assert acls["default privileges 0"] == f"{{{user}=arwdDxt/{user},pg_monitor=r/{user}}}"
+    assert "relation r public.items" not in acls  # its own ACL is the default (NULL)
+
+
+def test_pg_restore_reference_round_trips_the_rich_schema(pg_pair):
+    source, restored = pg_pair
+    pg_schemas.load_rich(source)
+    pg_restore_round_trip(source, restored)
+    assert_same_database(source, restored, owners=True, privileges=True)
 
 
 def test_assert_same_database_shows_the_schema_diff(pg_pair):

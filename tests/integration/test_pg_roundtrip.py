@@ -1,7 +1,10 @@
 """PostgreSQL round trips judged by pg_dump, server-side checksums and sequence states.
 
 Every dump is restored twice: by plain `zstd -dc | psql` (nobody is locked
-in) and by our restore; both must be indistinguishable from the source.
+in) and by our restore; both must be indistinguishable from the source,
+owners and grants included: the default dump keeps them, as pg_dump does
+(test_pg_privileges.py has roles of its own and the restore's no_owner /
+no_privileges).
 """
 
 from __future__ import annotations
@@ -37,15 +40,18 @@ def restore_from(store, database, artifact_dir="ccdb", **kwargs):
 
 
 def check_both_restores(source, store, record, local_path: Path | None):
-    """Restore with psql (when the dump is a local file) and with our tool; both must equal the source."""
+    """Restore with psql (when the dump is a local file) and with our tool; both must equal the source.
+
+    Judged with owners and grants (`pg_dump --schema-only` without --no-owner/--no-privileges).
+    """
     if local_path is not None:
         with fresh_postgres_database() as by_psql:
             psql_restore(local_path, by_psql)
-            assert_same_database(source, by_psql)
+            assert_same_database(source, by_psql, owners=True, privileges=True)
     with fresh_postgres_database() as by_us:
         summary = restore_from(store, by_us)
         assert summary.rows == sum(frame.rows or 0 for frame in record.files[0].frames)
-        assert_same_database(source, by_us)
+        assert_same_database(source, by_us, owners=True, privileges=True)
 
 
 def check_books_restore(store, local_path: Path, load, before: int, after: int) -> None:
@@ -70,6 +76,10 @@ def test_rich_schema_round_trips_through_psql_and_our_restore(pg_database, tmp_p
     record = dump_to(pg_database, store)
     assert record.snapshot_point["txid_snapshot"]
     assert record.source["server_version_num"] >= 150000
+    # Owners and grants by default, in frames of their own after post-data.
+    kinds = [frame.meta.get("kind") for frame in record.files[0].frames]
+    assert kinds[kinds.index("post-data") :][:3] == ["post-data", "owners", "privileges"]
+    assert record.source["objects"]["owners"] > 0
     check_both_restores(pg_database, store, record, tmp_path / "ccdb" / "dump.sql.zst")
 
 
@@ -108,7 +118,7 @@ def test_single_table_restore_reads_only_that_tables_frame(pg_database, tmp_path
         summary = restore_from(counting, target, tables=[wanted.name])
         assert [table.name for table in summary.tables] == [wanted.name]
         assert summary.rows == wanted.rows
-        assert_same_database(pg_database, target)
+        assert_same_database(pg_database, target, owners=True, privileges=True)
         data_reads = [(start, length) for key, start, length in reads if key.endswith("dump.sql.zst")]
         allowed = {(frames["header"].offset, frames["header"].length), (wanted.offset, wanted.length)}
         assert set(data_reads) <= allowed, "only the header and the table's own frame are fetched"
@@ -164,7 +174,7 @@ def test_clean_replaces_what_the_target_had(pg_database, tmp_path):
         connection.run("CREATE SCHEMA stale; CREATE TABLE stale.leftover (id int); CREATE TABLE public.spaces (x int)")
         connection.close()
         restore_from(store, target, clean=True)
-        assert_same_database(pg_database, target)
+        assert_same_database(pg_database, target, owners=True, privileges=True)
 
 
 def test_clean_with_table_reloads_just_that_table(pg_database, tmp_path):
@@ -180,10 +190,10 @@ def test_clean_with_table_reloads_just_that_table(pg_database, tmp_path):
         connection.close()
         summary = restore_from(store, target, tables=["public.events"], clean=True)
         assert summary.rows == events.rows
-        assert_same_database(pg_database, target)
+        assert_same_database(pg_database, target, owners=True, privileges=True)
         # A table other tables point at cannot be emptied alone: refused, naming them, nothing changed.
         with pytest.raises(RestoreError, match=r"nothing was changed: public\.apps is referenced by") as refused:
             restore_from(store, target, tables=["public.apps"], clean=True)
         assert "public.processes" in str(refused.value)
         assert "--table public.processes" in (refused.value.hint or "")
-        assert_same_database(pg_database, target)
+        assert_same_database(pg_database, target, owners=True, privileges=True)

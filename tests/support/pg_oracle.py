@@ -5,12 +5,19 @@ say the restored database is the same as the source.
 
 - ``schema_dump(db)``: ``pg_dump --schema-only --no-owner --no-privileges``,
   normalised only where the output describes the dump run rather than the
-  database (see ``normalize_schema_dump``).
+  database (see ``normalize_schema_dump``); ``owners=True`` /
+  ``privileges=True`` keep the ``ALTER ... OWNER TO`` / GRANT, REVOKE and
+  ALTER DEFAULT PRIVILEGES lines (drop the matching ``--no-...`` flag).
 - ``table_checksums(db)``: per table, row count and an order-independent
   content digest computed server-side from each row's text form.
 - ``sequence_states(db)``: ``last_value`` and ``is_called`` of every sequence.
-- ``assert_same_database(source, restored)``: all three, with readable diffs.
+- ``assert_same_database(source, restored)``: all three, with readable diffs
+  (``owners``/``privileges`` as for ``schema_dump``).
+- ``object_owners(db)`` / ``object_acls(db)``: who owns each user object, and
+  which objects have an ACL of their own or default privileges.
 - ``psql_restore(sql, db)``: feed SQL to plain ``psql -v ON_ERROR_STOP=1``.
+- ``pg_restore_round_trip(source, target, *flags)``: ``pg_dump -Fc | pg_restore``,
+  the reference for ``--no-owner``/``--no-privileges``.
 
 A ``db`` is anything with ``host``, ``port``, ``user`` and ``dbname``
 (``tests.support.services.PostgresDatabase``). Authentication is the test
@@ -106,16 +113,20 @@ def pg_dump(db: PgTarget, *args: str) -> bytes:
     return done.stdout
 
 
-def schema_dump(db: PgTarget) -> str:
+def schema_dump(db: PgTarget, *, owners: bool = False, privileges: bool = False) -> str:
     """``pg_dump --schema-only --no-owner --no-privileges``, normalised for comparison.
 
     ``--encoding=UTF8`` pins the ``client_encoding`` line whatever the
-    environment says. Ownership and grants are left out on purpose: restores
-    run as the restoring role (issue 3), so they legitimately differ.
-    Sequence *values* are not schema (they are in ``sequence_states``);
-    sequence *options* are.
+    environment says. Ownership and grants are left out unless asked for
+    (``owners``: without ``--no-owner``; ``privileges``: without
+    ``--no-privileges``): a restore that leaves them out on purpose
+    (``no_owner``/``no_privileges``) legitimately differs there, and a
+    source whose objects all belong to the test's superuser says the same
+    either way. Sequence *values* are not schema (they are in
+    ``sequence_states``); sequence *options* are.
     """
-    raw = pg_dump(db, "--schema-only", "--no-owner", "--no-privileges")
+    flags = [flag for flag, kept in (("--no-owner", owners), ("--no-privileges", privileges)) if not kept]
+    raw = pg_dump(db, "--schema-only", *flags)
     return normalize_schema_dump(raw.decode("utf-8"))
 
 
@@ -296,11 +307,14 @@ def _row_difference(source: PgTarget, restored: PgTarget, table: str) -> list[st
     return lines
 
 
-def database_differences(source: PgTarget, restored: PgTarget) -> list[str]:
-    """Human-readable differences between two databases ([] when the same)."""
+def database_differences(
+    source: PgTarget, restored: PgTarget, *, owners: bool = False, privileges: bool = False
+) -> list[str]:
+    """Human-readable differences between two databases ([] when the same); see ``schema_dump`` for the flags."""
     problems: list[str] = []
 
-    diff = schema_diff(schema_dump(source), schema_dump(restored))
+    flags = {"owners": owners, "privileges": privileges}
+    diff = schema_diff(schema_dump(source, **flags), schema_dump(restored, **flags))
     if diff:
         lines = diff.splitlines()
         shown = "\n".join(lines[:MAX_DIFF_LINES])
@@ -331,12 +345,91 @@ def database_differences(source: PgTarget, restored: PgTarget) -> list[str]:
     return problems
 
 
-def assert_same_database(source: PgTarget, restored: PgTarget) -> None:
-    """Schema dump, per-table data and sequence states all equal, or AssertionError saying how."""
-    problems = database_differences(source, restored)
+def assert_same_database(
+    source: PgTarget, restored: PgTarget, *, owners: bool = False, privileges: bool = False
+) -> None:
+    """Schema dump, per-table data and sequence states all equal, or AssertionError saying how.
+
+    ``owners``/``privileges``: the schema dumps include ownership/grants (see ``schema_dump``).
+    """
+    problems = database_differences(source, restored, owners=owners, privileges=privileges)
     if problems:
         header = f"database {restored.dbname} is not a faithful copy of {source.dbname}:"
         raise AssertionError("\n".join([header, *problems]))
+
+
+# --- owners and ACLs, from the catalog ----------------------------------------
+
+_USER_NAMESPACE = "{n}.nspname NOT IN ('pg_catalog', 'information_schema') AND {n}.nspname NOT LIKE 'pg\\_%'"
+_NOT_IN_EXTENSION = (
+    "NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = '{catalog}'::regclass"
+    " AND d.objid = {oid} AND d.deptype = 'e')"
+)
+
+# (kind, name, owner, acl) of every user object that can have an owner or an ACL:
+# schemas, relations, functions, standalone types (no row or array types), and columns (acl only).
+_OBJECTS = f"""
+SELECT 'schema', format('%I', n.nspname), n.nspowner, n.nspacl::text FROM pg_catalog.pg_namespace n
+  WHERE {_USER_NAMESPACE.format(n="n")} AND {_NOT_IN_EXTENSION.format(catalog="pg_namespace", oid="n.oid")}
+UNION ALL
+SELECT 'relation ' || c.relkind::text, format('%I.%I', n.nspname, c.relname), c.relowner, c.relacl::text
+  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+  WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND {_USER_NAMESPACE.format(n="n")}
+    AND {_NOT_IN_EXTENSION.format(catalog="pg_class", oid="c.oid")}
+UNION ALL
+SELECT 'column', format('%I.%I.%I', n.nspname, c.relname, a.attname), NULL, a.attacl::text
+  FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+  WHERE a.attnum > 0 AND NOT a.attisdropped AND a.attacl IS NOT NULL AND {_USER_NAMESPACE.format(n="n")}
+UNION ALL
+SELECT 'function', p.oid::regprocedure::text, p.proowner, p.proacl::text
+  FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+  WHERE {_USER_NAMESPACE.format(n="n")} AND {_NOT_IN_EXTENSION.format(catalog="pg_proc", oid="p.oid")}
+UNION ALL
+SELECT 'type', t.oid::regtype::text, t.typowner, t.typacl::text
+  FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
+  WHERE t.typtype IN ('e', 'd', 'r', 'c') AND t.typelem = 0
+    AND (t.typtype <> 'c' OR (SELECT relkind FROM pg_catalog.pg_class WHERE oid = t.typrelid) = 'c')
+    AND {_USER_NAMESPACE.format(n="n")} AND {_NOT_IN_EXTENSION.format(catalog="pg_type", oid="t.oid")}
+"""
+
+
+def object_owners(db: PgTarget) -> dict[str, str]:
+    """``{"kind name": owner}`` for every user schema, relation, function and standalone type.
+
+    Extension members are left out (``CREATE EXTENSION`` makes them, as the restoring role).
+    """
+    conn = _connect(db)
+    try:
+        conn.run("SET search_path = pg_catalog")
+        return {
+            f"{kind} {name}": owner
+            for kind, name, owner in conn.run(
+                f"SELECT kind, name, pg_catalog.pg_get_userbyid(owner) FROM ({_OBJECTS}) o(kind, name, owner, acl)"
+                " WHERE owner IS NOT NULL"
+            )
+        }
+    finally:
+        conn.close()
+
+
+def object_acls(db: PgTarget) -> dict[str, str]:
+    """``{"kind name": acl}`` of every user object (columns included) whose ACL is not its default (NULL),
+    and ``{"default privileges N": acl}`` for each ``pg_default_acl`` entry."""
+    conn = _connect(db)
+    try:
+        conn.run("SET search_path = pg_catalog")
+        found = {
+            f"{kind} {name}": acl
+            for kind, name, acl in conn.run(
+                f"SELECT kind, name, acl FROM ({_OBJECTS}) o(kind, name, owner, acl) WHERE acl IS NOT NULL"
+            )
+        }
+        for index, (acl,) in enumerate(conn.run("SELECT defaclacl::text FROM pg_catalog.pg_default_acl ORDER BY 1")):
+            found[f"default privileges {index}"] = acl
+        return found
+    finally:
+        conn.close()
 
 
 # --- restoring with the reference client ----------------------------------------
@@ -392,3 +485,17 @@ def reset_database(db: PgTarget) -> None:
 def pg_dump_round_trip(source: PgTarget, target: PgTarget) -> None:
     """The reference: ``pg_dump source | psql target`` (plain format)."""
     psql_restore(pg_dump(source), target)
+
+
+def pg_restore_round_trip(source: PgTarget, target: PgTarget, *flags: str) -> None:
+    """The reference for restores that leave things out: ``pg_dump -Fc source | pg_restore FLAGS -d target``.
+
+    ``--single-transaction --exit-on-error``: all or nothing, failing at the first error (with pg_restore's
+    stderr in the ``RuntimeError``), as our restore does.
+    """
+    archive = pg_dump(source, "--format=custom")
+    command = ["pg_restore", *_conn_args(target), "--single-transaction", "--exit-on-error", *flags]
+    command += ["-d", target.dbname]
+    done = subprocess.run(command, input=archive, capture_output=True, env=_env(), timeout=PSQL_TIMEOUT, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"pg_restore into {target.dbname} failed ({done.returncode}): {done.stderr.decode()}")

@@ -88,9 +88,10 @@ class DumpError(SmokejumperError):
 class DumpOptions:
     lock_timeout_ms: int = 10_000
     compression_level: int = 3
-    # Owners, GRANTs and default privileges: off by default, so a restore runs
-    # as the restoring role without needing the source's roles.
-    privileges: bool = False
+    # Owners, GRANTs and default privileges, kept as pg_dump keeps them, in
+    # frames of their own: the restore decides whether to apply them
+    # (restore_database no_owner / no_privileges, as pg_restore's flags).
+    privileges: bool = True
     # COPY streams sharing the snapshot (see streams.py); 1 keeps to the dump's own connection.
     streams: int = 2
     # Tables larger than this (on disk) are split into page ranges the streams share.
@@ -286,7 +287,9 @@ def _write_dump(
                         raise DumpError(f"reading {part.table.qualified} failed: {server_message(exc)}") from exc
                     with spool:
                         tally.add(part, frames.append(spooled_frame, spool))
-        frames.write_frame("post-data", ("\n\n".join(schema.post_data) + "\n").encode(), meta={"kind": "post-data"})
+        # post-data, then (with privileges) the owners and privileges frames and what follows them.
+        for name, sql, meta in schema.frames_after_data():
+            frames.write_frame(name, sql, meta=meta)
     return tally.rows
 
 

@@ -23,6 +23,20 @@ With `tables`, only those tables' frames are read and loaded:
   referenced by foreign keys only together with every table referencing
   it). If a referencing table is not named, the restore is refused first,
   naming it; it never truncates with CASCADE.
+
+Owners and grants (dumps with `DumpOptions.privileges`, the default) are in
+frames of their own, `owners` and `privileges`, after post-data; the
+materialized view refreshes follow them (`post-privileges`). As pg_restore:
+- `no_owner` leaves out the `ALTER ... OWNER TO`s: everything belongs to
+  the restoring role;
+- `no_privileges` leaves out the GRANT/REVOKEs and ALTER DEFAULT
+  PRIVILEGES (even those FOR ROLE another role: they are ACLs). The
+  refreshes then run before the owners are set, as the restoring role: an
+  owner may lack, without its grants, the rights its view's query needs.
+Each of those frames lists the roles it names; the restore checks the
+target has those it will apply before touching anything, and names the
+missing ones. A table that `tables` creates gets its owner and grants the
+same way, from `meta["ddl"]`.
 """
 
 from __future__ import annotations
@@ -34,7 +48,7 @@ from collections.abc import Iterator, Sequence
 import pg8000.native
 
 from smokejumper.artifact import read_frame, verify_stored_frames
-from smokejumper.catalog import DataFile, FrameEntry, read_artifact_record
+from smokejumper.catalog import ArtifactRecord, DataFile, FrameEntry, read_artifact_record
 from smokejumper.errors import IntegrityError, SmokejumperError, UsageError
 from smokejumper.sources.postgres.dump import COPY_TERMINATOR, DRIVER_ERRORS, DUMP_FILE, server_message
 from smokejumper.sources.postgres.schema import TABLE_DDL_VERSION, USER_SCHEMA, not_in_extension, rows
@@ -46,7 +60,7 @@ class RestoreError(SmokejumperError):
     """The restore did not happen; the target is unchanged."""
 
 
-def _frames(store: Store, artifact_dir: str) -> tuple[DataFile, str]:
+def _frames(store: Store, artifact_dir: str) -> tuple[DataFile, str, ArtifactRecord]:
     record, _digest = read_artifact_record(store, artifact_dir)
     if record.engine != "postgres":
         raise UsageError(
@@ -55,7 +69,7 @@ def _frames(store: Store, artifact_dir: str) -> tuple[DataFile, str]:
         )
     for data_file in record.files:
         if data_file.name == DUMP_FILE:
-            return data_file, join_key(artifact_dir, DUMP_FILE)
+            return data_file, join_key(artifact_dir, DUMP_FILE), record
     raise IntegrityError(f"the artifact record lists no {DUMP_FILE}")
 
 
@@ -226,8 +240,83 @@ def _run_ddl(connection: pg8000.native.Connection, table: str, statements: Seque
         except DRIVER_ERRORS as exc:
             raise RestoreError(
                 f"{what} {table} failed, nothing was changed: {server_message(exc)}",
-                hint="the target must have what the table uses (types, functions, operator classes...)",
+                hint=_missing_role_hint(exc)
+                or "the target must have what the table uses (types, functions, operator classes...)",
             ) from exc
+
+
+SKIP_OWNERS = "--no-owner (leave out ALTER ... OWNER TO: everything then belongs to the restoring role)"
+SKIP_PRIVILEGES = "--no-privileges (leave out GRANT/REVOKE and ALTER DEFAULT PRIVILEGES)"
+
+
+def _missing_role_hint(exc: BaseException) -> str | None:
+    """The hint for a statement that failed on a role the server lacks (SQLSTATE 42704, 'role "x" does not exist')."""
+    detail = exc.args[0] if exc.args else None
+    if isinstance(detail, dict) and detail.get("C") == "42704" and str(detail.get("M", "")).startswith("role "):
+        return f"create the role first, or restore without what names it: {SKIP_OWNERS}, {SKIP_PRIVILEGES}"
+    return None
+
+
+def _privilege_frames(
+    frames: list[FrameEntry], record: ArtifactRecord, *, no_owner: bool, no_privileges: bool
+) -> list[FrameEntry]:
+    """The frames of a whole restore with the owners and privileges frames left out as asked.
+
+    Without the grants, the frames that follow them (materialized view
+    refreshes) run before the owners are set: the owner of a view may need
+    its grants to run the view's query, the restoring role does not.
+    """
+    kinds = {frame.meta.get("kind") for frame in frames}
+    objects = record.source.get("objects") or {}
+    if (no_owner or no_privileges) and "owners" in objects and "owners" not in kinds:
+        raise RestoreError(
+            "this dump predates owners and grants in frames of their own: they are in its post-data, and"
+            " --no-owner/--no-privileges cannot leave them out; nothing was changed",
+            hint="restore it without those flags (the target then needs the dump's roles), or dump again",
+        )
+    skipped = {"owners"} if no_owner else set()
+    skipped |= {"privileges"} if no_privileges else set()
+    kept = [frame for frame in frames if frame.meta.get("kind") not in skipped]
+    if no_privileges:
+        late = [frame for frame in kept if frame.meta.get("kind") == "post-privileges"]
+        kept = [frame for frame in kept if frame not in late]
+        at = next((i for i, frame in enumerate(kept) if frame.meta.get("kind") == "owners"), len(kept))
+        kept[at:at] = late
+    return kept
+
+
+def _check_roles(connection: pg8000.native.Connection, database: str, named: dict[str, set[str]]) -> None:
+    """Refuse, before anything is touched, a restore whose owners or grants name roles the server lacks.
+
+    `named`: the roles named by the ownership ("owners") and privilege
+    ("privileges") statements the restore will run.
+    """
+    wanted = sorted(named["owners"] | named["privileges"])
+    if not wanted:
+        return
+    missing = [
+        name
+        for (name,) in rows(
+            connection,
+            "SELECT r FROM unnest(CAST(:names AS text[])) r"
+            " WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = r) ORDER BY 1",
+            names=wanted,
+        )
+    ]
+    if not missing:
+        return
+    ways = []
+    if named["owners"] & set(missing):
+        ways.append(SKIP_OWNERS)
+    if named["privileges"] & set(missing):
+        ways.append(SKIP_PRIVILEGES)
+    plural = "s" if len(missing) > 1 else ""
+    raise RestoreError(
+        f"cannot restore into {database}, nothing was changed: the dump's owners and grants name"
+        f" role{plural} this server lacks: {', '.join(missing)}",
+        hint=f"create the role{plural} first, or restore without what names {'them' if plural else 'it'}: "
+        + " and ".join(ways),
+    )
 
 
 def restore_database(
@@ -237,11 +326,19 @@ def restore_database(
     artifact_dir: str = "",
     tables: Sequence[str] | None = None,
     clean: bool = False,
+    no_owner: bool = False,
+    no_privileges: bool = False,
     on_frame: Progress | None = None,
 ) -> RestoreSummary:
+    """Restore the dump in `artifact_dir` (all of it, or `tables`) in one transaction; see the module's doc.
+
+    `no_owner` / `no_privileges` leave out the dump's owners / grants, as pg_restore's flags of those names.
+    """
     started = time.monotonic()
-    data_file, key = _frames(store, artifact_dir)
+    data_file, key, record = _frames(store, artifact_dir)
     frames = select_frames(data_file, tables)
+    if not tables:
+        frames = _privilege_frames(frames, record, no_owner=no_owner, no_privileges=no_privileges)
     # Names in the dump and in these checks are all schema-qualified.
     connection.run("SELECT pg_catalog.set_config('search_path', '', false)")
     database = rows(connection, "SELECT current_database()")[0][0]
@@ -264,6 +361,17 @@ def restore_database(
             f"database {database} is not empty: it has {len(existing)} tables or views ({shown})",
             hint="restore into an empty database, or pass --clean to drop its schemas first (this destroys them)",
         )
+    # Whole restores: from the owners and privileges frames; tables created alone: from their DDL.
+    named: dict[str, set[str]] = {"owners": set(), "privileges": set()}
+    for phase, skipped in (("owners", no_owner), ("privileges", no_privileges)):
+        if skipped:
+            continue
+        for frame in frames:
+            if frame.meta.get("kind") == phase:
+                named[phase].update(frame.meta.get("roles", []))
+        for frame in to_create:
+            named[phase].update(frame.meta["ddl"].get("roles", {}).get(phase, []))
+    _check_roles(connection, database, named)
 
     summary.verified_bytes = verify_stored_frames(store, key, frames)
 
@@ -315,10 +423,19 @@ def restore_database(
                         f"{frame.name}: foreign key {foreign_key['name']} not created:"
                         f" the target has no table {referenced}"
                     )
+        # Last, as in the whole dump: the created tables' owners, then their grants.
+        for frame in to_create:
+            if not no_owner:
+                _run_ddl(connection, frame.name, frame.meta["ddl"].get("owners", []), "setting the owner of")
+            if not no_privileges:
+                _run_ddl(connection, frame.name, frame.meta["ddl"].get("privileges", []), "granting on")
         connection.run("COMMIT")
     except DRIVER_ERRORS as exc:
         _rollback(connection)
-        raise RestoreError(f"restore into {database} failed, nothing was changed: {server_message(exc)}") from exc
+        raise RestoreError(
+            f"restore into {database} failed, nothing was changed: {server_message(exc)}",
+            hint=_missing_role_hint(exc),
+        ) from exc
     except BaseException:
         _rollback(connection)
         raise

@@ -6,7 +6,7 @@ empty, so the server's own deparsers (`pg_get_indexdef`, `pg_get_expr`,
 schema-qualified names, as they do for pg_dump. Objects that belong to an
 extension are left to `CREATE EXTENSION`.
 
-The output is three lists of statements:
+The output is lists of statements:
 - pre-data: schemas, extensions, collations, types, sequences, functions,
   tables (columns, defaults, NOT NULL, CHECK, identity, generated,
   partitioning, inheritance, per-column statistics/storage/compression/
@@ -16,15 +16,22 @@ The output is three lists of statements:
 - post-data: sequence values, primary/unique/exclusion/foreign keys,
   indexes, replica identity indexes, extended statistics, rules, triggers,
   row-level security and policies, materialized view refreshes, comments;
-  with `privileges`, then owners, grants and default privileges (and the
-  refreshes move after them, as pg_restore runs them after the ACLs).
+- with `privileges`, kept apart so that a restore may leave them out (as
+  pg_restore --no-owner / --no-privileges do): `owners` (ALTER ... OWNER
+  TO), `privileges` (GRANT/REVOKE, ALTER DEFAULT PRIVILEGES), and
+  `after_privileges`: the materialized view refreshes, which then move out
+  of post-data to run after the ACLs, as pg_restore runs them.
+  `Schema.frames_after_data` gives them as the dump's frames, in that order,
+  each ACL frame with the roles its statements name (`meta["roles"]`).
 
 Besides, `Schema.table_ddl` has, per table, what recreates that one table on
 its own (`restore --table` into a target that lacks it): the statements that
 belong to it are tagged with its name as they are built (`Tagged`), its
 foreign keys are kept apart with the table they reference, and `requires`
 lists what it uses that it does not create (schemas, types, functions,
-collations, sequences, parent tables), for the restore to check first.
+collations, sequences, parent tables), for the restore to check first;
+with `privileges`, also its own ALTER TABLE ... OWNER TO and its (and its
+owned sequences' and columns') GRANT/REVOKE, with the roles they name.
 
 And `Schema.not_dumped` names, one line each, what the database holds that
 none of this recreates (see `NOT_DUMPED`), so that a dump that leaves
@@ -33,7 +40,7 @@ something behind says so instead of looking complete.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from itertools import groupby
 from typing import Any
@@ -82,7 +89,12 @@ class Table:
 # builders below return them so that one table's DDL can be picked out.
 Tagged = tuple[str | None, str]
 
+# An ownership or privilege statement, the table it belongs to (None: no
+# table's own), and the roles it names (unquoted; PUBLIC is no role).
+Acl = tuple[str | None, str, tuple[str, ...]]
+
 # Bump when what TableDDL records changes meaning; the restore reads version 1.
+# (Version 1 records without "owners"/"privileges" read as having none.)
 TABLE_DDL_VERSION = 1
 
 
@@ -101,6 +113,11 @@ class TableDDL:
     post: list[str] = field(default_factory=list)  # after its data: sequence values, keys, indexes, triggers, comments
     foreign_keys: list[ForeignKey] = field(default_factory=list)
     requires: list[tuple[str, str]] = field(default_factory=list)  # (kind, name): schema, type, function, ...
+    # With privileges: last, each skippable as a whole (restore no_owner / no_privileges).
+    owners: list[str] = field(default_factory=list)  # ALTER TABLE ... OWNER TO (its owned sequences follow)
+    privileges: list[str] = field(default_factory=list)  # GRANT/REVOKE on it, its columns, its owned sequences
+    # The roles those name, per list: what the restore checks the target has.
+    roles: dict[str, set[str]] = field(default_factory=lambda: {"owners": set(), "privileges": set()})
 
     def as_meta(self) -> dict[str, Any]:
         return {
@@ -112,6 +129,9 @@ class TableDDL:
                 for key in self.foreign_keys
             ],
             "requires": [{"kind": kind, "name": name} for kind, name in self.requires],
+            "owners": self.owners,
+            "privileges": self.privileges,
+            "roles": {phase: sorted(names) for phase, names in self.roles.items()},
         }
 
 
@@ -126,6 +146,13 @@ class Schema:
     table_ddl: dict[str, TableDDL] = field(default_factory=dict)
     # What the database holds and this dump does not carry, said out loud ("foreign table public.t", ...).
     not_dumped: list[str] = field(default_factory=list)
+    # Read with privileges: ownership, then grants, then what must follow the grants.
+    with_privileges: bool = False
+    owners: list[str] = field(default_factory=list)
+    privileges: list[str] = field(default_factory=list)
+    after_privileges: list[str] = field(default_factory=list)
+    # The roles the owners and privileges statements name (unquoted).
+    roles: dict[str, set[str]] = field(default_factory=lambda: {"owners": set(), "privileges": set()})
 
     def add_pre(self, kind: str, statements: Iterable[str | Tagged]) -> None:
         added = self._untag(statements, "create")
@@ -136,6 +163,36 @@ class Schema:
         added = self._untag(statements, "post")
         self.post_data.extend(added)
         self.counts[kind] = self.counts.get(kind, 0) + len(added)
+
+    def add_acl(self, phase: str, kind: str, statements: Iterable[Acl]) -> None:
+        """Ownership (`phase` "owners") or privilege ("privileges") statements, their roles, their tables'."""
+        added = getattr(self, phase)
+        count = len(added)
+        for table, sql, roles in statements:
+            added.append(sql)
+            self.roles[phase].update(roles)
+            if table is not None:
+                ddl = self.ddl(table)
+                getattr(ddl, phase).append(sql)
+                ddl.roles[phase].update(roles)
+        self.counts[kind] = self.counts.get(kind, 0) + len(added) - count
+
+    def frames_after_data(self) -> list[tuple[str, bytes, dict[str, Any]]]:
+        """(name, SQL, meta) of each frame that follows the tables, in the order they restore.
+
+        post-data; with privileges, then `owners` and `privileges` (frames of
+        their own, so that a restore can leave either out; their meta lists
+        the roles they name) and `post-privileges` when there are
+        materialized views to refresh.
+        """
+        frames = [("post-data", _frame_sql(self.post_data), {"kind": "post-data"})]
+        if self.with_privileges:
+            for phase in ("owners", "privileges"):
+                meta = {"kind": phase, "roles": sorted(self.roles[phase])}
+                frames.append((phase, _frame_sql(getattr(self, phase)), meta))
+            if self.after_privileges:
+                frames.append(("post-privileges", _frame_sql(self.after_privileges), {"kind": "post-privileges"}))
+        return frames
 
     def ddl(self, table: str) -> TableDDL:
         return self.table_ddl.setdefault(table, TableDDL())
@@ -151,6 +208,10 @@ class Schema:
         return plain
 
 
+def _frame_sql(statements: list[str]) -> bytes:
+    return ("\n\n".join(statements) + "\n").encode()
+
+
 def rows(connection: pg8000.native.Connection, sql: str, **params: Any) -> list[list[Any]]:
     return connection.run(sql, **params) or []
 
@@ -160,8 +221,10 @@ def read_schema(connection: pg8000.native.Connection, *, privileges: bool = Fals
 
     `privileges` adds ownership (`ALTER ... OWNER TO`) and grants (GRANT/REVOKE
     from each object's default ACL, default privileges), as pg_dump does
-    without --no-owner/--no-privileges. Off by default: a restore then leaves
-    everything to the restoring role, and needs no other role to exist.
+    without --no-owner/--no-privileges, in lists of their own (`owners`,
+    `privileges`, then `after_privileges`). The dump asks for them by
+    default (`DumpOptions.privileges`); the restore decides whether to apply
+    them. Without them, a restore leaves everything to the restoring role.
     """
     version = int(rows(connection, "SHOW server_version_num")[0][0])
     owners = _relation_owners(connection)
@@ -207,12 +270,15 @@ def read_schema(connection: pg8000.native.Connection, *, privileges: bool = Fals
     for table, required in _table_requirements(connection).items():
         schema.ddl(table).requires = required
     if privileges:
-        schema.add_post("owners", _owners(connection))
-        schema.add_post("privileges", _privileges(connection))
-        schema.add_post("default privileges", _default_privileges(connection))
+        schema.with_privileges = True
+        dumped = {table.qualified for table in schema.tables}
+        schema.add_acl("owners", "owners", _owners(connection, dumped))
+        schema.add_acl("privileges", "privileges", _privileges(connection, dumped, owners))
+        schema.add_acl("privileges", "default privileges", _default_privileges(connection))
         # A refresh runs the query as the view's owner, with the owner's
         # rights: only now are both in place (pg_restore refreshes last too).
-        schema.add_post("materialized view refreshes", refreshes)
+        schema.after_privileges = refreshes
+        schema.counts["materialized view refreshes"] = len(refreshes)
     schema.not_dumped = read_not_dumped(connection)
     return schema
 
@@ -1269,8 +1335,13 @@ def _comments(connection: pg8000.native.Connection, owners: dict[str, str]) -> l
 OWNER = "quote_ident(pg_catalog.pg_get_userbyid({}))"
 
 
-def _owners(connection: pg8000.native.Connection) -> list[str]:
-    """ALTER ... OWNER TO for every object the dump creates.
+def unquote_ident(name: str) -> str:
+    """The name quote_ident() printed as `name`."""
+    return name[1:-1].replace('""', '"') if name.startswith('"') else name
+
+
+def _owners(connection: pg8000.native.Connection, tables: set[str]) -> list[Acl]:
+    """ALTER ... OWNER TO for every object the dump creates; those of `tables` tagged with the table.
 
     Indexes, owned sequences (serial, identity), array and multirange types
     follow their table or type, and ALTER refuses to move them alone.
@@ -1313,7 +1384,8 @@ def _owners(connection: pg8000.native.Connection) -> list[str]:
             f"SELECT {keyword_sql}, {name_sql}, {OWNER.format(owner_column)} FROM {source}"
             f" WHERE {condition} AND {not_in_extension(catalog, 'o.oid')} ORDER BY o.oid",
         ):
-            statements.append(f"ALTER {keyword} {name} OWNER TO {owner};")
+            table = name if keyword == "TABLE" and name in tables else None
+            statements.append((table, f"ALTER {keyword} {name} OWNER TO {owner};", (unquote_ident(owner),)))
     return statements
 
 
@@ -1359,8 +1431,11 @@ def _acl_sql(acl: str, default: str, catalog: str, oid_column: str, subid: str =
     )
 
 
-def _privileges(connection: pg8000.native.Connection) -> list[str]:
+def _privileges(connection: pg8000.native.Connection, tables: set[str], owned: dict[str, str]) -> list[Acl]:
     """GRANT/REVOKE reproducing nspacl, typacl, proacl, relacl and attacl.
+
+    Those on one of `tables`, its columns or a sequence it owns (`owned`:
+    sequence -> table, see _relation_owners) are tagged with the table.
 
     Only for objects the restore will have: what the dump creates, and
     extension members, which are included here (not in _owners) because
@@ -1380,11 +1455,18 @@ def _privileges(connection: pg8000.native.Connection) -> list[str]:
         "pg_class", "o.oid",
     )  # fmt: skip
     column = _acl_sql("a.attacl", "'{}'::pg_catalog.aclitem[]", "pg_class", "o.oid", "a.attnum")
+    # As pg_dump (15+) does, the public schema's base is the standard ACL for
+    # its current owner, {owner=UC/owner,=U/owner}, whatever pg_init_privs
+    # says (it keeps naming the first owner): that is the ACL a new
+    # database's public schema has once ALTER SCHEMA public OWNER TO (the
+    # owners frame) has run, so only what the source changed is granted or
+    # revoked, and a restore without the owners applies just that too.
+    public_base = "pg_catalog.acldefault('n', o.nspowner) || pg_catalog.makeaclitem(0, o.nspowner, 'USAGE', false)"
     sources = (
-        "SELECT o.oid, 0, '', 'SCHEMA ' || quote_ident(o.nspname), NULL, o.nspowner,"
-        f"  {namespace[0]}, {namespace[1]}"
+        "SELECT o.oid, 0, '', 'SCHEMA ' || quote_ident(o.nspname), NULL, o.nspowner, "
+        f"  {namespace[0]}, CASE WHEN o.nspname = 'public' THEN {public_base} ELSE {namespace[1]} END"
         f" FROM pg_catalog.pg_namespace o WHERE o.nspname NOT IN {SYSTEM_SCHEMAS} AND o.nspname !~ '^pg_'"
-        f"  AND {namespace[2]}",
+        f"  AND ({namespace[2]} OR o.nspname = 'public')",
         # GRANT ... ON TYPE serves domains too.
         f"SELECT o.oid, 0, '', 'TYPE ' || o.oid::regtype::text, NULL, o.typowner, {type_[0]}, {type_[1]}"
         " FROM pg_catalog.pg_type o JOIN pg_catalog.pg_namespace n ON n.oid = o.typnamespace"
@@ -1409,13 +1491,20 @@ def _privileges(connection: pg8000.native.Connection) -> list[str]:
         f" WHERE {USER_SCHEMA} AND (o.relkind IN ('r', 'p', 'v', 'm') OR {member('pg_class')})"
         f"  AND {column[2]}",
     )
+
+    def table_of(target: str) -> str | None:
+        keyword, _space, name = target.partition(" ")
+        if keyword == "TABLE":
+            return name if name in tables else None
+        return owned.get(name) if keyword == "SEQUENCE" else None
+
     statements = []
     for objects in sources:
-        statements += _acl_statements(rows(connection, ACL_CHANGES.format(objects=objects)))
+        statements += _acl_statements(rows(connection, ACL_CHANGES.format(objects=objects)), table_of)
     return statements
 
 
-def _default_privileges(connection: pg8000.native.Connection) -> list[str]:
+def _default_privileges(connection: pg8000.native.Connection) -> list[Acl]:
     """ALTER DEFAULT PRIVILEGES from pg_default_acl, last: they must not touch what the restore creates.
 
     A global entry replaces the built-in default for its role and kind of
@@ -1439,37 +1528,48 @@ def _default_privileges(connection: pg8000.native.Connection) -> list[str]:
     return _acl_statements(rows(connection, ACL_CHANGES.format(objects=objects)))
 
 
-def _acl_statements(found: list[list[Any]]) -> list[str]:
+def _acl_statements(found: list[list[Any]], table_of: Callable[[str], str | None] = lambda _target: None) -> list[Acl]:
     """GRANT/REVOKE statements from ACL_CHANGES rows, per object and per ACL item.
 
     As pg_dump orders them: the revokes, then the owner's grants to itself,
     then the others. A grant recorded with another grantor than the owner
     is made as that grantor (SET SESSION AUTHORIZATION, which needs a
-    superuser), so that the restored ACL names the same grantor.
+    superuser), so that the restored ACL names the same grantor. Each
+    statement is tagged with `table_of(target)` and the roles it names.
     """
-    statements = []
+    statements: list[Acl] = []
     for _object, object_rows in groupby(found, key=lambda row: (row[0], row[1])):
         object_rows = list(object_rows)
         prefix, target, column, owner = object_rows[0][2:6]
+        table = table_of(target)
+        # ALTER DEFAULT PRIVILEGES FOR ROLE owner ...
+        named = {unquote_ident(owner)} if prefix else set()
         revokes, owner_grants, other_grants = [], [], []
         for (action, _position), item in groupby(object_rows, key=lambda row: (row[6], row[7])):
             item = list(item)
             grantor, grantee = item[0][8], item[0][9]
+            roles = tuple(named | ({unquote_ident(grantee)} if grantee != "PUBLIC" else set()))
             on_column = f"({column})" if column else ""
             plain = ",".join(row[10] + on_column for row in item if not row[11])
             with_option = ",".join(row[10] + on_column for row in item if row[11])
             if action == 0:
                 # Revoking a privilege revokes its grant option too.
                 everything = ",".join(filter(None, (plain, with_option)))
-                revokes.append(f"{prefix}REVOKE {everything} ON {target} FROM {grantee};")
+                revokes.append((table, f"{prefix}REVOKE {everything} ON {target} FROM {grantee};", roles))
                 continue
             grants = []
             if plain:
-                grants.append(f"{prefix}GRANT {plain} ON {target} TO {grantee};")
+                grants.append((table, f"{prefix}GRANT {plain} ON {target} TO {grantee};", roles))
             if with_option:
-                grants.append(f"{prefix}GRANT {with_option} ON {target} TO {grantee} WITH GRANT OPTION;")
+                grants.append(
+                    (table, f"{prefix}GRANT {with_option} ON {target} TO {grantee} WITH GRANT OPTION;", roles)
+                )
             if grantor != owner:
-                grants = [f"SET SESSION AUTHORIZATION {grantor};", *grants, "RESET SESSION AUTHORIZATION;"]
+                grants = [
+                    (table, f"SET SESSION AUTHORIZATION {grantor};", (unquote_ident(grantor),)),
+                    *grants,
+                    (table, "RESET SESSION AUTHORIZATION;", ()),
+                ]
             (owner_grants if grantee == owner == grantor else other_grants).extend(grants)
         statements += revokes + owner_grants + other_grants
     return statements
