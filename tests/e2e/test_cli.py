@@ -138,25 +138,31 @@ def test_demo_runs_end_to_end(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Demo complete" in result.stdout
     assert "rejected:" in result.stdout
-    assert "orgs/spaces/apps [20, 200, 5000] -> [20, 200, 5000]" in result.stdout, "a real PostgreSQL round trip"
+    # Twelve real nightly runs; one more org each night; the last night fails, so the restores come from
+    # the eleventh: 20 orgs to begin with, plus 11.
+    assert result.stdout.count(" succeeded ") == 11
+    assert "databases/credhub: AuthenticationFailed: MySQL at 127.0.0.1:3306: access denied" in result.stdout
+    assert "retention deleted" in result.stdout
+    restored = "orgs/spaces/apps at backup [31, 200, 5000], restored [31, 200, 5000]"
+    assert restored in result.stdout, "a real PostgreSQL round trip"
     gone = subprocess.run(
         ["psql", "-h", "127.0.0.1", "-U", "postgres", "-Atc",
          "SELECT count(*) FROM pg_database WHERE datname LIKE 'smokejumper_demo_%'"],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert gone.stdout.strip() == "0", "the demo drops its databases"
-    assert result.stdout.count("orgs/spaces/apps [20, 200, 5000] -> [20, 200, 5000]") == 2, "and a MySQL one"
+    assert result.stdout.count(restored) == 2, "and a MySQL one"
     gone = subprocess.run(
         ["mysql", "--no-defaults", "-h", "127.0.0.1", "-u", "root", "-N", "-e",
          "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE 'smokejumper\\_demo\\_%'"],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert gone.stdout.strip() == "0", "the demo drops its MySQL databases"
-    assert "keys 299 -> 299" in result.stdout, "an etcd snapshot restored through the kit"
+    assert "keys at backup 310, restored 310" in result.stdout, "an etcd snapshot restored through the kit"
     assert (tmp_path / "demo" / "etcd-restore-kit" / "RUNBOOK.md").is_file()
     local = tmp_path / "demo" / "store"
     listed = json.loads(run("runs", "list", "--store", str(local), "--json").stdout)
-    assert listed["runs"], "the demo leaves runs to explore"
+    assert [run["status"] for run in listed["runs"]] == ["failed", "succeeded"], "the demo leaves runs to explore"
     assert run("verify", str(tmp_path / "demo" / "tampered")).returncode == 3
 
 

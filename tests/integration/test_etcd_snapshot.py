@@ -32,6 +32,7 @@ from smokejumper.artifact import ArtifactWriter
 from smokejumper.catalog import ArtifactRecord, read_artifact_record
 from smokejumper.cli import cli
 from smokejumper.errors import IntegrityError, UsageError
+from smokejumper.secrets import SecretsManagerSecrets
 from smokejumper.sources.etcd.client import (
     EtcdClient,
     EtcdConnectionError,
@@ -40,7 +41,7 @@ from smokejumper.sources.etcd.client import (
     SnapshotChunk,
     pick_healthy,
 )
-from smokejumper.sources.etcd.credentials import endpoints_from_secret, fetch_secret
+from smokejumper.sources.etcd.credentials import endpoints_from_secret
 from smokejumper.sources.etcd.snapshot import SNAPSHOT_FILE, backup_etcd
 from smokejumper.store import Store, open_store
 
@@ -494,7 +495,7 @@ def test_client_certificates_from_a_secret(
     secret = {"ca": pki.ca.read_text(), "cert": pki.client.cert.read_text(), "key": pki.client.key.read_text()}
     arn = secrets.create_secret(Name="smokejumper/etcd-client", SecretString=json.dumps(secret))["ARN"]
 
-    fetched = fetch_secret(arn)
+    fetched = SecretsManagerSecrets().json(arn)
     with endpoints_from_secret([servers.tls.endpoint], fetched) as endpoints:
         first = endpoints[0]
         files = [Path(name or "") for name in (first.ca_file, first.cert_file, first.key_file)]
@@ -528,6 +529,6 @@ def test_client_certificates_from_a_secret(
             pass
     secrets.create_secret(Name="not-json", SecretString="ca=x")
     with pytest.raises(UsageError, match="is not JSON"):
-        fetch_secret("not-json")
+        SecretsManagerSecrets().json("not-json")
     with pytest.raises(UsageError, match="ResourceNotFoundException"):
-        fetch_secret("arn:aws:secretsmanager:eu-west-1:111111111111:secret:missing-AbCdEf")
+        SecretsManagerSecrets().json("arn:aws:secretsmanager:eu-west-1:111111111111:secret:missing-AbCdEf")

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import assume, given
 from hypothesis import strategies as st
 from smokejumper.errors import UsageError
-from smokejumper.sources.dsn import DatabaseTarget, TlsOptions, from_secret, is_loopback, parse_dsn
+from smokejumper.sources.dsn import DatabaseTarget, TlsOptions, credentials_from_secret, is_loopback, parse_dsn
 
 from tests.support.private_postgres import make_ca, make_server_cert
 
@@ -334,8 +334,9 @@ def test_any_credentials_round_trip_and_stay_hidden(user, password, database):
     target = parse(url)
     assert (target.user, target.password, target.database) == (user, password, database)
     harmless = replace(target, password=None)
-    # A password that is a substring of the rest of the DSN (say "5432") cannot be hidden by anyone.
-    assume(password not in harmless.redacted() + repr(harmless))
+    # A password that is a substring of the rest of the DSN (say "5432"), or of the mask that
+    # replaces it ("*"), cannot be hidden by anyone.
+    assume(password not in harmless.redacted() + repr(harmless) + ":***")
     assert password not in target.redacted()
     assert password not in repr(target)
 
@@ -354,56 +355,25 @@ RDS_SECRET = {
 }
 
 
-def test_from_secret_reads_rds_json():
-    tls = TlsOptions(ca_file="/opt/rds/global-bundle.pem")
-    target = from_secret(RDS_SECRET, engine="postgres", tls=tls)
-    assert target == DatabaseTarget(
-        engine="postgres",
-        host="ccdb.abc.eu-west-1.rds.amazonaws.com",
-        port=5432,
-        user="ccadmin",
-        password=SECRET,
-        database="ccdb",
-        tls=tls,
-    )
-    assert target.password_from == "the secret"
-    assert SECRET not in repr(target)
+def test_credentials_come_from_rds_json():
+    assert credentials_from_secret(RDS_SECRET, engine="postgres") == ("ccadmin", SECRET)
+    mariadb = {"engine": "mariadb", "username": "u", "password": "p"}
+    assert credentials_from_secret(mariadb, engine="mysql") == ("u", "p")
+    # A trust-auth test server has no password; the key must still be there.
+    assert credentials_from_secret({"username": "root", "password": ""}, engine="mysql") == ("root", "")
+    with pytest.raises(UsageError, match="has no password"):
+        credentials_from_secret({"username": "root"}, engine="mysql")
+    # A secret naming no engine, or one we do not know, is taken as it is.
+    assert credentials_from_secret({"username": "u", "password": "p", "engine": "oracle-ee"}, engine="mysql")
 
 
-def test_from_secret_variants():
-    secret = {"engine": "mariadb", "host": "h", "port": "3307", "username": "u", "password": "p", "database": "d"}
-    target = from_secret(secret, engine="mysql", tls=TlsOptions())
-    assert (target.port, target.database, target.tls.mode) == (3307, "d", "verify-full")
-    without_port = {key: value for key, value in secret.items() if key != "port"}
-    assert from_secret(without_port, engine="mysql", tls=TlsOptions()).port == 3306
-    assert from_secret(secret, engine="mysql", tls=TlsOptions(), database="other").database == "other"
-
-
-def test_from_secret_refuses_missing_keys_without_echoing_values():
-    secret = {"host": "h", "password": SECRET}
+def test_credentials_refuse_missing_keys_without_echoing_values():
     with pytest.raises(UsageError) as caught:
-        from_secret(secret, engine="postgres", tls=TlsOptions())
-    assert caught.value.message == "the database secret has no username, dbname"
+        credentials_from_secret({"host": "h", "password": SECRET}, engine="postgres")
+    assert caught.value.message == "the database secret has no username"
     assert SECRET not in str(caught.value)
-
-
-@pytest.mark.parametrize(
-    ("change", "expected"),
-    [
-        ({"engine": "mysql"}, "the secret is for engine 'mysql', not postgres"),
-        ({"port": "fivefourthreetwo"}, "port is not a number"),
-        ({"port": 0}, "the database secret has no"),
-        ({"port": 99999}, "port is out of range"),
-    ],
-)
-def test_from_secret_refuses_bad_values(change, expected):
-    secret = {**RDS_SECRET, **change}
-    if change.get("port") == 0:  # 0 counts as absent: the engine's default port
-        assert from_secret(secret, engine="postgres", tls=TlsOptions()).port == 5432
-        return
-    with pytest.raises(UsageError) as caught:
-        from_secret(secret, engine="postgres", tls=TlsOptions())
-    assert expected in caught.value.message
+    with pytest.raises(UsageError, match="the secret is for engine 'mysql', not postgres") as caught:
+        credentials_from_secret({**RDS_SECRET, "engine": "mysql"}, engine="postgres")
     assert SECRET not in str(caught.value)
 
 
@@ -420,6 +390,20 @@ def test_unverified_modes_encrypt_without_checks(mode):
     assert context is not None
     assert (context.verify_mode, context.check_hostname) == (ssl.CERT_NONE, False)
     assert context.minimum_version == ssl.TLSVersion.TLSv1_2
+
+
+def test_a_ca_bundle_from_a_secret_needs_no_file(tmp_path):
+    ca_file, _, _ = make_ca(tmp_path, "ca")
+    context = TlsOptions(mode="verify-full", ca_data=ca_file.read_text()).ssl_context()
+    assert context is not None
+    assert [cert["subject"] for cert in context.get_ca_certs()] == [
+        cert["subject"] for cert in TlsOptions(ca_file=str(ca_file)).ssl_context().get_ca_certs()
+    ]
+    assert TlsOptions(mode="require", ca_data=ca_file.read_text()).mode == "verify-ca"
+    with pytest.raises(UsageError, match="CA bundle from the secret is not usable PEM"):
+        TlsOptions(ca_data="not a certificate").ssl_context()
+    with pytest.raises(UsageError, match="both as a file and as PEM text"):
+        TlsOptions(ca_file=str(ca_file), ca_data=ca_file.read_text())
 
 
 def test_verify_modes(tmp_path):

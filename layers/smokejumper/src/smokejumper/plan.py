@@ -39,6 +39,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from smokejumper.errors import SmokejumperError
+from smokejumper.targets import DEFAULT_PORTS, SslMode, is_loopback_http
 
 # ---------------------------------------------------------------------------
 # Problems and the error that carries them
@@ -177,21 +178,24 @@ def _known_time_zone(value: str) -> str:
 TimeZone = Annotated[str, AfterValidator(_known_time_zone)]
 
 
-def _https_url(value: str) -> str:
-    hint = "etcd is reached only over TLS: write https://HOST:PORT, e.g. https://10.0.1.10:2379"
+def _etcd_url(value: str) -> str:
+    hint = (
+        "etcd is reached over TLS: write https://HOST:PORT, e.g. https://10.0.1.10:2379 "
+        "(http:// only for an etcd on this machine: 127.0.0.1, ::1 or localhost)"
+    )
     try:
         url = urlsplit(value)
         url.port  # noqa: B018 - raises ValueError for a port out of range
     except ValueError as exc:
         raise _Invalid(f"not a valid URL: {value!r} ({exc})", hint=hint) from exc
-    if url.scheme != "https" or not url.hostname:
+    if not url.hostname or not (url.scheme == "https" or is_loopback_http(value)):
         raise _Invalid(f"must be an https:// URL, got {value!r}", hint=hint)
     if url.path not in ("", "/") or url.query or url.fragment or url.username:
-        raise _Invalid(f"must be just https://HOST:PORT, got {value!r}", hint=hint)
+        raise _Invalid(f"must be just {url.scheme}://HOST:PORT, got {value!r}", hint=hint)
     return value
 
 
-HttpsUrl = Annotated[str, AfterValidator(_https_url)]
+EtcdUrl = Annotated[str, AfterValidator(_etcd_url)]
 
 _HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 
@@ -326,6 +330,11 @@ class RetentionPolicy(BaseModel):
     monthly: int = Field(default=6, ge=0, description="newest good run of each of the last N months")
     min_keep: int = Field(default=3, ge=1, description="the newest N good runs are kept whatever their age")
     time_zone: str = Field(default="UTC", description="IANA zone in which days, weeks and months are counted")
+    uncommitted_grace_hours: int = Field(
+        default=48,
+        ge=1,
+        description="a run directory with no manifest (a run that died) is swept only this long after it started",
+    )
 
     @field_validator("time_zone")
     @classmethod
@@ -466,12 +475,27 @@ class EtcdCluster(BaseModel):
     model_config = _CONFIG
 
     name: Name
-    endpoints: list[HttpsUrl] = Field(min_length=1, description="client URLs, https://HOST:2379")
-    tls_secret_arn: SecretArn = Field(description="secret with the CA and a client certificate and key")
+    endpoints: list[EtcdUrl] = Field(
+        min_length=1, description="client URLs, https://HOST:2379 (http:// only on 127.0.0.1, ::1 or localhost)"
+    )
+    tls_secret_arn: SecretArn | None = Field(
+        default=None,
+        description="secret with the CA and a client certificate and key; only a loopback http:// etcd needs none",
+    )
 
     @model_validator(mode="after")
     def _no_repeats(self) -> EtcdCluster:
-        _raise_problems("EtcdCluster", list(_repeats("endpoints", self.endpoints)))
+        problems = list(_repeats("endpoints", self.endpoints))
+        if self.tls_secret_arn is None and not all(is_loopback_http(url) for url in self.endpoints):
+            problems.append(
+                _problem(
+                    ("tls_secret_arn",),
+                    "required, but missing: https:// endpoints need the CA and a client certificate",
+                    None,
+                    hint="add tls_secret_arn: the ARN of a secret holding JSON {ca, cert, key} as PEM",
+                )
+            )
+        _raise_problems("EtcdCluster", problems)
         return self
 
 
@@ -480,7 +504,10 @@ class DatabaseTls(BaseModel):
 
     model_config = _CONFIG
 
-    mode: Literal["verify-full", "verify-ca", "require", "disable"] = "verify-full"
+    mode: SslMode = Field(
+        default="verify-full",
+        description="libpq's modes: verify-full (default), verify-ca, require, prefer, disable",
+    )
     ca_bundle_path: str | None = Field(default=None, description="PEM file readable where backups run")
     ca_bundle_secret_arn: SecretArn | None = Field(default=None, description="secret holding the PEM bundle")
 
@@ -495,20 +522,18 @@ class DatabaseTls(BaseModel):
                     self.ca_bundle_secret_arn,
                 )
             )
-        if self.mode == "disable" and (self.ca_bundle_path or self.ca_bundle_secret_arn):
+        if self.mode in ("disable", "prefer") and (self.ca_bundle_path or self.ca_bundle_secret_arn):
+            what = "TLS would be off" if self.mode == "disable" else "prefer never checks certificates"
             problems.append(
                 _problem(
                     ("mode",),
-                    "is 'disable' but a CA bundle is given: TLS would be off",
+                    f"is {self.mode!r} but a CA bundle is given: {what}",
                     self.mode,
                     hint="use verify-full",
                 )
             )
         _raise_problems("DatabaseTls", problems)
         return self
-
-
-DEFAULT_PORTS = {"postgres": 5432, "mysql": 3306}
 
 
 def _port_is_optional(schema: dict[str, Any]) -> None:
@@ -593,6 +618,12 @@ class Plan(BaseModel):
     databases: list[Database] = Field(default_factory=list)
     volumes: list[VolumeSelector] = Field(default_factory=list)
     notifications: Notifications = Field(default_factory=Notifications)
+    concurrency: int = Field(
+        default=2,
+        ge=1,
+        le=40,
+        description="items of one run backed up at once (by `backup run` and by the workflow's Map)",
+    )
 
     @model_validator(mode="wrap")
     @classmethod

@@ -51,16 +51,16 @@ An empty value counts as none. A password never appears in a repr, in
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, cast, get_args
+from typing import Any, cast
 from urllib.parse import quote, unquote, urlsplit
 
 from smokejumper.errors import SmokejumperError, UsageError
+from smokejumper.targets import DEFAULT_PORTS, SSL_MODES, Engine, SslMode, is_loopback
 
 __all__ = [
     "DatabaseTarget",
@@ -68,16 +68,11 @@ __all__ = [
     "SourceConnectionError",
     "SslMode",
     "TlsOptions",
-    "from_secret",
+    "credentials_from_secret",
     "is_loopback",
     "parse_dsn",
 ]
 
-SslMode = Literal["disable", "prefer", "require", "verify-ca", "verify-full"]
-Engine = Literal["postgres", "mysql"]
-
-SSL_MODES: tuple[str, ...] = get_args(SslMode)
-DEFAULT_PORTS: dict[str, int] = {"postgres": 5432, "mysql": 3306}
 PASSWORD_VARIABLES: dict[str, str] = {"postgres": "PGPASSWORD", "mysql": "MYSQL_PWD"}
 SHARED_PASSWORD_VARIABLE = "SMOKEJUMPER_DB_PASSWORD"  # noqa: S105  # a variable name, not a secret
 
@@ -121,17 +116,15 @@ _MODE_NAMES: dict[str, dict[SslMode, str]] = {
 
 
 class SourceConnectionError(SmokejumperError):
-    """A source database could not be reached or refused us; the message is one line naming the cause."""
+    """A source database could not be reached or refused us; the message is one line naming the cause.
 
+    `error_type` is the stable name a workflow's Retry/Catch matches (see smokejumper.failures):
+    SourceUnreachable (may pass: retry), AuthenticationFailed or TlsVerificationFailed (will not).
+    """
 
-def is_loopback(host: str) -> bool:
-    """Whether `host` is this machine: `localhost` or a loopback address."""
-    if host.lower() in ("localhost", "localhost."):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    def __init__(self, message: str, *, hint: str | None = None, error_type: str = "SourceUnreachable") -> None:
+        super().__init__(message, hint=hint)
+        self.error_type = error_type
 
 
 def _bracketed(host: str) -> str:
@@ -151,26 +144,30 @@ class TlsOptions:
     ca_file: str | None = None
     cert_file: str | None = None
     key_file: str | None = None
+    # The CA bundle as PEM text (from a Secrets Manager secret): no file is written for it.
+    ca_data: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.mode not in SSL_MODES:
             raise UsageError(f"unknown TLS mode {self.mode!r}", hint=f"use one of: {', '.join(SSL_MODES)}")
+        if self.ca_file and self.ca_data:
+            raise UsageError("a CA bundle is given both as a file and as PEM text", hint="give one of them")
         if self.key_file and not self.cert_file:
             raise UsageError(
                 "a TLS client key is given without its certificate",
                 hint="give the client certificate too (sslcert / ssl-cert), or drop the key",
             )
-        if self.mode == "disable" and (self.ca_file or self.cert_file):
+        if self.mode == "disable" and (self.ca_file or self.ca_data or self.cert_file):
             raise UsageError(
                 "TLS is disabled but TLS files are given",
                 hint="drop the CA/certificate options, or choose a TLS mode (verify-full is the safe one)",
             )
-        if self.mode == "prefer" and self.ca_file:
+        if self.mode == "prefer" and (self.ca_file or self.ca_data):
             raise UsageError(
                 "TLS mode prefer never checks certificates, yet a CA file is given",
                 hint="use verify-full (or verify-ca) to have the server certificate checked against that CA",
             )
-        if self.mode == "require" and self.ca_file:
+        if self.mode == "require" and (self.ca_file or self.ca_data):
             object.__setattr__(self, "mode", "verify-ca")
 
     @property
@@ -204,8 +201,13 @@ class TlsOptions:
         if self.verifies_certificate:
             try:
                 # create_default_context carries the running Python's idea of secure defaults.
-                context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=self.ca_file)
+                context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=self.ca_file, cadata=self.ca_data)
             except (OSError, ssl.SSLError) as exc:
+                if self.ca_data:
+                    raise UsageError(
+                        "the CA bundle from the secret is not usable PEM",
+                        hint="the secret must hold the CA certificates as PEM text (-----BEGIN CERTIFICATE-----)",
+                    ) from None
                 raise _file_error("CA", self.ca_file or "", exc) from exc
             context.check_hostname = self.verifies_hostname
         else:
@@ -440,19 +442,13 @@ def _mode(engine: str, value: str) -> SslMode:
     raise UsageError(f"unknown sslmode {value!r}", hint=hint)
 
 
-def from_secret(
-    secret_json: Mapping[str, Any],
-    *,
-    engine: Engine,
-    tls: TlsOptions,
-    database: str | None = None,
-) -> DatabaseTarget:
-    """The database an RDS-style Secrets Manager secret describes.
+def credentials_from_secret(secret_json: Mapping[str, Any], *, engine: Engine) -> tuple[str, str]:
+    """The user name and password of an RDS-style Secrets Manager secret (`username`, `password`).
 
-    Reads `username`, `password`, `host`, `port` (optional: the engine's
-    default), and `dbname` or `database`; `database` overrides the secret's
-    (RDS master-user secrets often name none). A secret whose `engine` names
-    the other engine family is refused. Values are never echoed in errors.
+    Where the database is comes from the plan, not the secret (an RDS secret
+    names an instance while the plan may name a cluster endpoint). A secret
+    whose `engine` names the other engine family is refused: the plan points
+    at the wrong secret. Values are never echoed in errors.
     """
     if engine not in DEFAULT_PORTS:
         raise UsageError(f"unknown database engine {engine!r}", hint="use postgres or mysql")
@@ -463,30 +459,14 @@ def from_secret(
             f"the secret is for engine {secret_engine!r}, not {engine}",
             hint="check which secret the plan names for this database",
         )
-    missing = [key for key in ("host", "username", "password") if not secret_json.get(key)]
-    name = database or secret_json.get("dbname") or secret_json.get("database")
-    if not name:
-        missing.append("dbname")
+    username = secret_json.get("username")
+    missing = [] if isinstance(username, str) and username else ["username"]
+    if "password" not in secret_json:
+        missing.append("password")
     if missing:
         raise UsageError(
             f"the database secret has no {', '.join(missing)}",
-            hint="an RDS-style secret holds username, password, host, port and dbname "
-            "(or name the database in the plan)",
+            hint='the secret is JSON with "username" and "password" (an RDS-managed secret has both)',
         )
-    raw_port = secret_json.get("port") or DEFAULT_PORTS[engine]
-    try:
-        port = int(raw_port)
-    except (TypeError, ValueError):
-        raise UsageError("the database secret's port is not a number", hint='store port as 5432 or "5432"') from None
-    if not 1 <= port <= 65535:
-        raise UsageError("the database secret's port is out of range (1-65535)", hint="fix port in the secret")
-    return DatabaseTarget(
-        engine=engine,
-        host=str(secret_json["host"]),
-        port=port,
-        user=str(secret_json["username"]),
-        password=str(secret_json["password"]),
-        database=str(name),
-        tls=tls,
-        password_from="the secret",  # noqa: S106  # a description, not a secret
-    )
+    # An empty password is a password too: a server with trust auth on loopback asks for none.
+    return str(username), str(secret_json["password"] or "")

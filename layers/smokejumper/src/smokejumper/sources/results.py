@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from smokejumper.sources.base import Progress
 
 __all__ = ["Progress", "RestoreSummary", "TableResult"]
 
@@ -32,7 +33,3 @@ class RestoreSummary:
     @property
     def bytes(self) -> int:
         return sum(table.bytes for table in self.tables)
-
-
-Progress = Callable[[str, int, int], None]
-"""Called as each frame is applied: (what, rows, bytes)."""

@@ -1,6 +1,6 @@
 """etcd client credentials from a Secrets Manager secret, as the Lambda gets them.
 
-The secret (the plan's `tls_secret_arn`) is JSON: `ca` (PEM of the CA that
+The secret (the plan's `tls_secret_arn`, read by `smokejumper.secrets`) is JSON: `ca` (PEM of the CA that
 signed the members' certificates), `cert` and `key` (PEM of the client
 certificate and its unencrypted key), and optionally `user`/`password` for
 etcd password auth (a user with the root role, when auth is on). gRPC wants them as files, so they are written to a
@@ -11,7 +11,6 @@ URL point at them. Values never appear in messages.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -23,41 +22,10 @@ from typing import Any
 from smokejumper.errors import UsageError
 from smokejumper.sources.etcd.client import EtcdEndpoint
 
-__all__ = ["SECRET_KEYS", "endpoints_from_secret", "fetch_secret"]
+__all__ = ["SECRET_KEYS", "endpoints_from_secret"]
 
 SECRET_KEYS = ("ca", "cert", "key")
 SECRET_HINT = 'the etcd secret is JSON: {"ca": "-----BEGIN CERTIFICATE-----…", "cert": "…", "key": "…"}'  # noqa: S105
-
-
-def fetch_secret(secret_id: str, *, client: Any = None) -> dict[str, Any]:
-    """The secret's JSON, read with the caller's AWS credentials (the Lambda's role)."""
-    import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    if client is None:
-        # An ARN names its region: use it, so that no AWS_REGION is needed to reach it.
-        parts = secret_id.split(":")
-        region = parts[3] if secret_id.startswith("arn:") and len(parts) > 3 and parts[3] else None
-        client = boto3.client("secretsmanager", region_name=region)
-    try:
-        value = client.get_secret_value(SecretId=secret_id)["SecretString"]
-    except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "error")
-        raise UsageError(
-            f"cannot read the etcd secret {secret_id}: {code}",
-            hint="check the ARN, and that the role may secretsmanager:GetSecretValue it (and kms:Decrypt its key)",
-        ) from None
-    except BotoCoreError as exc:
-        raise UsageError(f"cannot read the etcd secret {secret_id}: {exc}") from None
-    except KeyError:
-        raise UsageError(f"the etcd secret {secret_id} holds binary data, not JSON", hint=SECRET_HINT) from None
-    try:
-        parsed = json.loads(value)
-    except ValueError:
-        raise UsageError(f"the etcd secret {secret_id} is not JSON", hint=SECRET_HINT) from None
-    if not isinstance(parsed, dict):
-        raise UsageError(f"the etcd secret {secret_id} is not a JSON object", hint=SECRET_HINT)
-    return parsed
 
 
 def _check(secret: Mapping[str, Any]) -> None:

@@ -50,6 +50,7 @@ __all__ = [
     "LiveKey",
     "SnapshotSummary",
     "export_prefix",
+    "fetch_artifact_snapshot",
     "fetch_snapshot",
 ]
 
@@ -101,9 +102,13 @@ def fetch_snapshot(url: str, directory: Path, *, progress: Progress | None = Non
             f"{url}: no such file or directory",
             hint="give a snapshot file (etcdctl snapshot save), a snapshot.db.zst, or an artifact directory URL",
         )
-    store = open_store(url)
+    return fetch_artifact_snapshot(open_store(url), directory, progress=progress)
+
+
+def fetch_artifact_snapshot(store: Store, directory: Path, *, progress: Progress | None = None) -> FetchedSnapshot:
+    """A local, checked copy of the etcd artifact at the root of `store` (every frame checked on the way)."""
     record, _digest = read_artifact_record(store)
-    return FetchedSnapshot(_fetch_artifact(store, record, url, directory, progress), record)
+    return FetchedSnapshot(_fetch_artifact(store, record, store.url, directory, progress), record)
 
 
 def _decompress_file(source: Path, directory: Path, progress: Progress | None) -> Path:

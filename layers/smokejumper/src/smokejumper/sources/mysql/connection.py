@@ -89,6 +89,13 @@ def _error(target: DatabaseTarget, message: str, hint: str) -> SourceConnectionE
 
 
 def _tls_failed(detail: str, target: DatabaseTarget) -> SourceConnectionError:
+    error = _tls_problem(detail, target)
+    if "certificate" in error.message:
+        error.error_type = "TlsVerificationFailed"  # no retry will make the certificate verify
+    return error
+
+
+def _tls_problem(detail: str, target: DatabaseTarget) -> SourceConnectionError:
     detail = " ".join(detail.split())
     if "CERTIFICATE_VERIFY_FAILED" in detail or "certificate verify failed" in detail:
         if "match" in detail or "mismatch" in detail:
@@ -115,17 +122,21 @@ def _explain(exc: pymysql.err.OperationalError, target: DatabaseTarget) -> Sourc
         return _tls_failed(str(cause or text), target)
     if code in _ACCESS_DENIED:
         source = f" (password from {target.password_from})" if target.password_from else ""
-        return _error(
+        denied = _error(
             target,
             f"access denied for user {target.user!r}{source}",
             "check the user name and password (MYSQL_PWD, or the secret), and the host the user may connect from",
         )
+        denied.error_type = "AuthenticationFailed"
+        return denied
     if code == _UNKNOWN_DATABASE:
-        return _error(
+        unknown = _error(
             target,
             f"there is no database {target.database!r}",
             "check the database name in the DSN (SHOW DATABASES lists them)",
         )
+        unknown.error_type = "InvalidInput"
+        return unknown
     if code in _CANNOT_CONNECT:
         if "refused" in text.lower():
             return _error(target, "connection refused", "check the host and port, and that the server is running")

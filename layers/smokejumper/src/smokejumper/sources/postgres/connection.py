@@ -257,6 +257,12 @@ def _error(target: DatabaseTarget, message: str, hint: str) -> SourceConnectionE
 
 
 def _certificate_rejected(exc: ssl.SSLCertVerificationError, target: DatabaseTarget) -> SourceConnectionError:
+    error = _certificate_problem(exc, target)
+    error.error_type = "TlsVerificationFailed"  # no retry will make the certificate verify
+    return error
+
+
+def _certificate_problem(exc: ssl.SSLCertVerificationError, target: DatabaseTarget) -> SourceConnectionError:
     where = target.address
     code = exc.verify_code
     detail = (exc.verify_message or "").rstrip(".")
@@ -295,7 +301,18 @@ def _certificate_rejected(exc: ssl.SSLCertVerificationError, target: DatabaseTar
     )
 
 
+# SQLSTATEs of a refusal that no retry will change: credentials, pg_hba, a missing database, no CONNECT right.
+_PERMANENT_REFUSALS = {"28P01": "AuthenticationFailed", "28000": "AuthenticationFailed",
+                       "42501": "AuthenticationFailed", "3D000": "InvalidInput"}  # fmt: skip
+
+
 def _server_refused(fields: dict[str, str], target: DatabaseTarget) -> SourceConnectionError:
+    error = _refusal(fields, target)
+    error.error_type = _PERMANENT_REFUSALS.get(fields.get("C", ""), error.error_type)
+    return error
+
+
+def _refusal(fields: dict[str, str], target: DatabaseTarget) -> SourceConnectionError:
     where = target.address
     code = fields.get("C", "")
     text = fields.get("M", "unknown error")
@@ -384,11 +401,13 @@ def _driver_refused(
 
 
 def _no_password(target: DatabaseTarget) -> SourceConnectionError:
-    return _error(
+    error = _error(
         target,
         f'PostgreSQL at {target.address} asks for a password for user "{target.user}", but none was given',
         "put it in the DSN, or in $PGPASSWORD or $SMOKEJUMPER_DB_PASSWORD (in Lambda: the database secret)",
     )
+    error.error_type = "AuthenticationFailed"
+    return error
 
 
 def _silent(target: DatabaseTarget, timeout: float) -> SourceConnectionError:

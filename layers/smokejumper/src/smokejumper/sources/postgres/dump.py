@@ -98,8 +98,8 @@ class DumpOptions:
     split_bytes: int = 256 * 1024 * 1024
 
 
-TableProgress = Callable[[Table, int, int], None]
-"""Called after each table with (table, rows, uncompressed bytes)."""
+TableProgress = Callable[[str, int, int], None]
+"""Called after each table with (schema-qualified name, rows, uncompressed bytes): sources.base.Progress."""
 
 
 def begin_snapshot(connection: pg8000.native.Connection, options: DumpOptions) -> dict[str, Any]:
@@ -331,4 +331,4 @@ class _TableTally:
         counts[2] += frame.uncompressed_size
         self.rows += frame.rows or 0
         if counts[0] == part.count and self._on_table:
-            self._on_table(part.table, counts[1], counts[2])
+            self._on_table(part.table.qualified, counts[1], counts[2])

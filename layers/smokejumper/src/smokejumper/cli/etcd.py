@@ -1,4 +1,5 @@
-"""`smokejumper etcd ...`: look inside a snapshot offline, and build the disaster-restore kit."""
+"""`smokejumper etcd ...`: look inside a snapshot offline, and build the disaster-restore kit (the etcd source's
+restore)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import click
 from rich.markup import escape
 
-from smokejumper.cli import byte_progress, err, human_size, json_option, out, print_json
+from smokejumper.cli.console import byte_progress, err, human_size, json_option, out, print_json
 from smokejumper.errors import NotFoundError, UsageError
+from smokejumper.store import open_store
 
 if TYPE_CHECKING:  # the etcd modules load gRPC: only the commands that need them import them
     from smokejumper.sources.etcd.offline import EtcdSnapshot
@@ -27,6 +30,14 @@ SNAPSHOT_URL_HELP = (
 @click.group()
 def etcd() -> None:
     """Work with etcd snapshots: look inside one offline, or build a restore kit from one."""
+
+
+def _is_artifact(url: str) -> bool:
+    """Whether `url` is an artifact directory (rather than a snapshot file on this machine)."""
+    if urlsplit(url).scheme not in ("", "file"):
+        return True
+    path = Path(urlsplit(url).path if urlsplit(url).scheme == "file" else url).expanduser()
+    return path.is_dir()
 
 
 @contextmanager
@@ -290,32 +301,32 @@ def restore_kit(
           --member etcd-2=https://10.0.3.10:2380 --out ./etcd-restore
       smokejumper etcd restore-kit --from snapshot.db --member default=http://127.0.0.1:2380 --out ./kit
     """
+    from smokejumper.sources.base import EtcdRestore, source_for
     from smokejumper.sources.etcd.offline import check_new_directory, fetch_snapshot, scratch_directory
     from smokejumper.sources.etcd.restore_kit import check_members, parse_member, write_restore_kit
 
     members = [parse_member(spec) for spec in member_specs]
     check_members(members)  # all of this before a long download
     check_new_directory(out_dir)
-    with scratch_directory() as scratch:
+    request = EtcdRestore(tuple(members), out_dir, data_dir, bump_revision, cluster_token, {"from": from_url})
+    if _is_artifact(from_url):
         with byte_progress("fetching", 0, enabled=not as_json) as advance:
-            fetched = fetch_snapshot(from_url, Path(scratch), progress=advance)
-        source: dict[str, object] = {"from": from_url}
-        if fetched.record is not None:
-            source |= {
-                "cluster": fetched.record.name,
-                "taken at": fetched.record.snapshot_point.get("taken_at"),
-                "cluster id": fetched.record.source.get("cluster_id"),
-            }
-        # Checks the trailer and reads every page before it writes anything.
-        kit = write_restore_kit(
-            fetched.path,
-            members,
-            out_dir,
-            data_dir=data_dir,
-            bump_revision=bump_revision,
-            cluster_token=cluster_token,
-            source=source,
-        )
+            kit = source_for("etcd").restore(
+                open_store(from_url), "", request, on_progress=lambda _what, _rows, size: advance(size)
+            )
+    else:
+        # A plain snapshot file (etcdctl's, or a snapshot.db.zst): no artifact record to go with it.
+        with scratch_directory() as scratch:
+            fetched = fetch_snapshot(from_url, Path(scratch))
+            kit = write_restore_kit(
+                fetched.path,
+                members,
+                out_dir,
+                data_dir=data_dir,
+                bump_revision=bump_revision,
+                cluster_token=cluster_token,
+                source=request.source,
+            )
     for warning in kit.warnings:
         err.print(f"[yellow]warning:[/] {escape(warning)}")
     if as_json:

@@ -1,0 +1,218 @@
+"""`smokejumper runs ...`: list and inspect a store's runs, and carry out retention."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+from rich.markup import escape
+
+from smokejumper.cli.console import err, human_size, json_option, out, print_json, store_option
+from smokejumper.store import open_store
+
+if TYPE_CHECKING:
+    from smokejumper.runs import PruneReport, RunDeletion
+
+plan_option = click.option(
+    "--plan",
+    "plan_file",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The backup plan (YAML): its name and retention policy.",
+)
+
+
+@click.group()
+def runs() -> None:
+    """List and inspect backup runs in a store; prune them by the plan's retention."""
+
+
+@runs.command("list")
+@store_option
+@json_option
+def runs_list(store_url: str, as_json: bool) -> None:
+    """List committed runs, newest first, with status and size.
+
+    A run exists only once its manifest is written; directories of runs that
+    died before committing are counted separately, and so are directories
+    whose manifest does not belong there (another plan's, or moved).
+
+    \b
+    Examples:
+      smokejumper runs list --store s3://my-backups/example
+      smokejumper runs list --store file:///var/backups/example --json
+    """
+    from smokejumper.catalog import scan_runs
+
+    store = open_store(store_url)
+    scan = scan_runs(store)
+    if as_json:
+        print_json(
+            {
+                "store": store.url,
+                "runs": [
+                    {
+                        "run_id": run.run_id,
+                        "plan": run.plan,
+                        "status": run.status,
+                        "trigger": run.trigger,
+                        "started_at": run.started_at,
+                        "finished_at": run.finished_at,
+                        "artifacts": len(run.artifacts),
+                        "failed_artifacts": sum(ref.status != "succeeded" for ref in run.artifacts),
+                        "size": run.size,
+                    }
+                    for run in scan.runs
+                ],
+                "uncommitted": scan.uncommitted,
+                "refused": [{"directory": refused.directory, "reason": refused.reason} for refused in scan.refused],
+            }
+        )
+        return
+    if not scan.runs:
+        out.print(f"no runs in {store.url}", markup=False)
+    else:
+        from rich.table import Table
+
+        table = Table(title=escape(f"runs in {store.url}"), title_justify="left")
+        for column in ("run", "status", "trigger", "started (UTC)", "took", "artifacts", "size"):
+            table.add_column(column, justify="right" if column in ("artifacts", "size", "took") else "left")
+        for run in scan.runs:
+            failed = sum(ref.status != "succeeded" for ref in run.artifacts)
+            status = "[green]succeeded[/]" if run.status == "succeeded" else f"[red]failed[/] ({failed} failed)"
+            took = run.finished_at - run.started_at
+            table.add_row(
+                run.run_id,
+                status,
+                run.trigger,
+                f"{run.started_at:%Y-%m-%d %H:%M:%S}",
+                f"{took.total_seconds():.0f}s",
+                str(len(run.artifacts)),
+                human_size(run.size),
+            )
+        out.print(table)
+    if scan.uncommitted:
+        count = len(scan.uncommitted)
+        err.print(f"{count} uncommitted run director{'y' if count == 1 else 'ies'} (no manifest)")
+    for refused in scan.refused:
+        err.print(f"[yellow]not a run here:[/] {escape(refused.directory)}: {escape(refused.reason)}")
+
+
+@runs.command("show")
+@click.argument("run_id")
+@store_option
+@json_option
+def runs_show(run_id: str, store_url: str, as_json: bool) -> None:
+    """Show one run: its artifacts, their status, sizes and where they are.
+
+    RUN_ID is a run id (20261125T020000Z-3f9a) or 'latest' (the newest
+    successful run).
+
+    \b
+    Examples:
+      smokejumper runs show latest --store s3://my-backups/example
+      smokejumper runs show 20261125T020000Z-3f9a --store s3://my-backups/example --json
+    """
+    from smokejumper.catalog import read_manifest, run_dir
+
+    store = open_store(store_url)
+    manifest = read_manifest(store, run_id)
+    location = f"{store.url.rstrip('/')}/{run_dir(manifest.run_id)}"
+    if as_json:
+        print_json({"url": location, **manifest.model_dump(mode="json")})
+        return
+    colour = "green" if manifest.status == "succeeded" else "red"
+    out.print(f"run [bold]{manifest.run_id}[/] of plan {manifest.plan}: [{colour}]{manifest.status}[/]")
+    out.print(f"  started  {manifest.started_at.isoformat()}  ({manifest.trigger})")
+    out.print(f"  finished {manifest.finished_at.isoformat()}")
+    out.print(f"  location {location}", markup=False)
+    from rich.table import Table
+
+    table = Table()
+    for column in ("artifact", "engine", "status", "size"):
+        table.add_column(column, justify="right" if column == "size" else "left")
+    for ref in manifest.artifacts:
+        if ref.status == "succeeded":
+            status = "[green]succeeded[/]"
+        else:
+            status = f"[red]failed[/] ({escape(ref.error_type or 'error')}): {escape(ref.error or '')}"
+        table.add_row(ref.path, ref.engine, status, human_size(ref.size))
+    out.print(table)
+
+
+@runs.command("prune")
+@plan_option
+@store_option
+@click.option("--dry-run", is_flag=True, help="Say what would be deleted and why; delete nothing.")
+@json_option
+def runs_prune(plan_file: Path, store_url: str, dry_run: bool, as_json: bool) -> None:
+    """Delete the runs the plan's retention does not keep, each with its reason.
+
+    Grandfather-father-son: the newest good run of each of the last N days,
+    weeks and months, and never fewer than min_keep good runs. Only runs of
+    this plan whose manifest lies in its own directory are considered; a run
+    directory with no manifest is deleted only after the plan's
+    uncommitted_grace_hours (a backup may still be writing it). A run held by
+    S3 Object Lock is kept and reported. On a versioned bucket a deletion
+    leaves the old versions for the bucket's lifecycle to expire.
+
+    \b
+    Examples:
+      smokejumper runs prune --plan my-plan.yaml --store s3://my-backups/cf-prod --dry-run
+      smokejumper runs prune --plan my-plan.yaml --store file:///var/backups/cf-prod
+    """
+    from smokejumper.plan import load_plan
+    from smokejumper.runs import prune
+
+    plan = load_plan(plan_file)
+    report = prune(plan, open_store(store_url), dry_run=dry_run)
+    print_prune_report(report, as_json=as_json)
+
+
+def prune_json(report: PruneReport) -> dict[str, object]:
+    return {
+        "plan": report.plan,
+        "dry_run": report.dry_run,
+        "now": report.now.isoformat(),
+        "kept": [{"run_id": run_id, "reasons": list(reasons)} for run_id, reasons in report.kept],
+        "deletions": [
+            {
+                "run_id": deletion.run_id,
+                "committed": deletion.committed,
+                "outcome": deletion.outcome,
+                "detail": deletion.detail,
+                "reasons": list(deletion.reasons),
+            }
+            for deletion in report.deletions
+        ],
+        "refused": [{"directory": directory, "reason": reason} for directory, reason in report.refused],
+        "waiting": report.waiting,
+    }
+
+
+def print_deletion(deletion: RunDeletion) -> None:
+    colour = {"deleted": "green", "would delete": "cyan", "locked": "yellow", "failed": "red"}[deletion.outcome]
+    what = deletion.run_id if deletion.committed else f"{deletion.run_id} (uncommitted)"
+    detail = f" ({escape(deletion.detail)})" if deletion.detail else ""
+    err.print(f"  [{colour}]{deletion.outcome}[/] {escape(what)}{detail}: {escape('; '.join(deletion.reasons))}")
+
+
+def print_prune_report(report: PruneReport, *, as_json: bool) -> None:
+    if as_json:
+        print_json(prune_json(report))
+        return
+    for deletion in report.deletions:
+        print_deletion(deletion)
+    for directory, reason in report.refused:
+        err.print(f"  [yellow]left alone[/] {escape(directory)}: {escape(reason)}")
+    verb = "would delete" if report.dry_run else "deleted"
+    done = report.count("would delete" if report.dry_run else "deleted")
+    summary = f"retention: kept {len(report.kept)}, {verb} {done}"
+    if report.count("locked"):
+        summary += f", {report.count('locked')} held by Object Lock"
+    if report.count("failed"):
+        summary += f", [red]{report.count('failed')} failed[/]"
+    if report.waiting:
+        summary += f", {len(report.waiting)} uncommitted within their grace period"
+    out.print(summary)

@@ -1,0 +1,424 @@
+"""A backup run's life, owned in one place: start, back up each item, commit, prune.
+
+The CLI (`smokejumper backup run`), the Lambda handlers (one step each,
+driven by the state machine) and the offline runner all go through these
+functions, so a run means the same thing everywhere:
+
+1. `start_run` makes the run id (it sorts by start time) and expands the
+   plan, or the components and items asked for, into items. Nothing is
+   written yet.
+2. `backup_item` backs one item up into `runs/RUN_ID/<component>/<name>/`
+   through its engine's source (`sources.base`), with its target resolved
+   from the plan and its secrets (`targets`), and returns the manifest
+   entry: size, digest of its artifact.json, seconds. A failure raises, with
+   a stable error type (`failures`), which a Lambda hands to Step Functions;
+   `try_backup_item` records it instead, for the CLI.
+3. `commit_run` writes the manifest, last: the run exists from then on. Each
+   item's entry is checked against what the store holds (its artifact.json
+   must be there and hash to the digest reported), so a step's output cannot
+   make the manifest claim an artifact that is not there. Status is
+   `failed` if any item failed; there is no "completed with errors".
+4. `prune` carries out retention: it deletes exactly the runs that
+   `retention.decide` picks among this plan's consistent runs, never a run
+   directory without a manifest until its grace period is over (a backup in
+   progress has none yet), and keeps (and reports) what Object Lock holds.
+
+The design follows Powertools' idempotency utility: one owner of the
+lifecycle, persistence behind an interface (`store.Store`).
+"""
+
+from __future__ import annotations
+
+import difflib
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from smokejumper.catalog import (
+    MANIFEST,
+    ArtifactRef,
+    RunManifest,
+    new_run_id,
+    read_artifact_record,
+    run_dir,
+    run_id_time,
+    scan_runs,
+    write_manifest,
+)
+from smokejumper.deadline import Deadline, TimeLimitedStore
+from smokejumper.errors import ObjectLockedError, SmokejumperError, UsageError
+from smokejumper.failures import describe, error_type_of
+from smokejumper.plan import Plan
+from smokejumper.retention import decide
+from smokejumper.secrets import Secrets
+from smokejumper.sources.base import Progress, source_for
+from smokejumper.store import Store, join_key
+
+Component = Literal["etcd", "databases", "volumes"]
+COMPONENTS: tuple[str, ...] = ("etcd", "databases", "volumes")
+_SECTIONS = {"etcd": "etcd clusters", "databases": "databases", "volumes": "volume selectors"}
+
+
+@dataclass(frozen=True)
+class RunItem:
+    """One thing a run backs up, and where its artifact goes inside the run."""
+
+    component: str
+    name: str
+    engine: str
+
+    @property
+    def path(self) -> str:
+        """The artifact directory relative to the run: `databases/ccdb`, `etcd/eks-cf-prod`."""
+        return f"{self.component}/{self.name}"
+
+
+def plan_items(plan: Plan) -> list[RunItem]:
+    """Every item of the plan, in the order runs take them: etcd clusters, then databases."""
+    items = [RunItem("etcd", cluster.name, "etcd") for cluster in plan.etcd]
+    items += [RunItem("databases", database.name, database.engine) for database in plan.databases]
+    return items
+
+
+def select_items(plan: Plan, *, components: Sequence[str] = (), names: Sequence[str] = ()) -> list[RunItem]:
+    """The items of the given components (all when none) narrowed to `names` (all when none).
+
+    Every unknown component or name is reported at once, with what was meant where it can tell.
+    """
+    everything = plan_items(plan)
+    problems = []
+    for component in components:
+        if component not in COMPONENTS:
+            problems.append(f"unknown component {component!r} (components: {', '.join(COMPONENTS)})")
+        elif component == "volumes" and plan.volumes:
+            problems.append("EBS volume backups are not available yet: back up etcd and databases for now")
+    known = [item.name for item in everything]
+    for name in names:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+            problems.append(
+                f"plan {plan.name} has no item {name!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
+            )
+    if problems:
+        raise UsageError("; ".join(problems), hint=f"the plan's items: {', '.join(known) or 'none'}")
+    chosen = [
+        item
+        for item in everything
+        if (not components or item.component in components) and (not names or item.name in names)
+    ]
+    if not chosen:
+        asked = ", ".join(components) or "every component"
+        raise UsageError(f"nothing to back up: plan {plan.name} lists no items in {asked}")
+    return chosen
+
+
+@dataclass(frozen=True)
+class RunTicket:
+    """What every later step of a run needs; it travels as JSON between the workflow's steps."""
+
+    plan: str
+    run_id: str
+    started_at: datetime
+    items: tuple[RunItem, ...]
+    trigger: str = "manual"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "plan": self.plan,
+            "run_id": self.run_id,
+            "started_at": self.started_at.isoformat(),
+            "trigger": self.trigger,
+            "items": [{"component": i.component, "name": i.name, "engine": i.engine} for i in self.items],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RunTicket:
+        return cls(
+            plan=str(data["plan"]),
+            run_id=str(data["run_id"]),
+            started_at=datetime.fromisoformat(str(data["started_at"])),
+            trigger=str(data.get("trigger", "manual")),
+            items=tuple(RunItem(**item) for item in data["items"]),
+        )
+
+
+def start_run(
+    plan: Plan,
+    *,
+    components: Sequence[str] = (),
+    names: Sequence[str] = (),
+    trigger: str = "manual",
+    now: datetime | None = None,
+) -> RunTicket:
+    """A new run of `plan`: its id and the items it will back up. Nothing is written."""
+    started = (now or datetime.now(UTC)).astimezone(UTC)
+    items = select_items(plan, components=components, names=names)
+    return RunTicket(plan.name, new_run_id(started), started, tuple(items), trigger)
+
+
+def _resolve(plan: Plan, item: RunItem, secrets: Secrets) -> Any:
+    from smokejumper.targets import database_target, etcd_target
+
+    if item.component == "etcd":
+        cluster = next((c for c in plan.etcd if c.name == item.name), None)
+        if cluster is not None:
+            return etcd_target(cluster, secrets)
+    elif item.component == "databases":
+        database = next((d for d in plan.databases if d.name == item.name), None)
+        if database is not None:
+            return database_target(database, secrets)
+    raise UsageError(
+        f"plan {plan.name} has no {_SECTIONS.get(item.component, item.component)} item {item.name!r}",
+        hint="the run was started from another version of the plan: start a new run",
+    )
+
+
+def backup_item(
+    plan: Plan,
+    store: Store,
+    ticket: RunTicket,
+    item: RunItem,
+    secrets: Secrets,
+    *,
+    deadline: Deadline | None = None,
+    on_progress: Progress | None = None,
+) -> ArtifactRef:
+    """Back up one item of the run; raise (with a stable error type) if it fails, leaving nothing behind."""
+    started = time.monotonic()
+    artifact_dir = join_key(run_dir(ticket.run_id), item.path)
+    target = _resolve(plan, item, secrets)
+    writes_to: Store = store
+    if deadline is not None and deadline.remaining is not None:
+        writes_to = TimeLimitedStore(store, deadline, what=f"the backup of {item.name}")
+    result = source_for(item.engine).backup(target, writes_to, artifact_dir, name=item.name, on_progress=on_progress)
+    return ArtifactRef(
+        path=item.path,
+        engine=item.engine,
+        name=item.name,
+        status="succeeded",
+        size=result.record.size,
+        record_sha256=result.record_sha256,
+        seconds=round(time.monotonic() - started, 3),
+    )
+
+
+def failed_ref(item: RunItem, exc: BaseException, *, seconds: float | None = None) -> ArtifactRef:
+    """The manifest entry of an item that failed with `exc`."""
+    return ArtifactRef(
+        path=item.path,
+        engine=item.engine,
+        name=item.name,
+        status="failed",
+        error_type=error_type_of(exc),
+        error=describe(exc),
+        seconds=None if seconds is None else round(seconds, 3),
+    )
+
+
+def try_backup_item(
+    plan: Plan,
+    store: Store,
+    ticket: RunTicket,
+    item: RunItem,
+    secrets: Secrets,
+    *,
+    deadline: Deadline | None = None,
+    on_progress: Progress | None = None,
+) -> ArtifactRef:
+    """`backup_item`, with a failure recorded in the entry instead of raised (the CLI's way)."""
+    started = time.monotonic()
+    try:
+        return backup_item(plan, store, ticket, item, secrets, deadline=deadline, on_progress=on_progress)
+    except Exception as exc:  # every failure of one item is recorded; the others go on
+        return failed_ref(item, exc, seconds=time.monotonic() - started)
+
+
+def back_up_items(
+    plan: Plan,
+    store: Store,
+    ticket: RunTicket,
+    secrets: Secrets,
+    *,
+    on_item: Callable[[RunItem, ArtifactRef], None] | None = None,
+) -> list[ArtifactRef]:
+    """Every item of the run, `plan.concurrency` at a time (outside Lambda: the CLI and the demo).
+
+    The engines' clients release the GIL while they wait on the network, and each item has its
+    own connections, so threads are enough. Entries come back in the ticket's item order.
+    """
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
+    workers = max(1, min(plan.concurrency, len(ticket.items)))
+    results: dict[str, ArtifactRef] = {}
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="backup") as pool:
+        futures = {pool.submit(try_backup_item, plan, store, ticket, item, secrets): item for item in ticket.items}
+        for future in as_completed(futures):
+            item = futures[future]
+            results[item.path] = future.result()
+            if on_item:
+                on_item(item, results[item.path])
+    return [results[item.path] for item in ticket.items]
+
+
+def commit_run(
+    store: Store,
+    ticket: RunTicket,
+    results: Iterable[ArtifactRef],
+    *,
+    now: datetime | None = None,
+) -> RunManifest:
+    """Write the run's manifest: its commit point. Every item of the ticket has an entry.
+
+    A succeeded entry is believed only if its artifact.json is in the store with
+    the digest reported and the item's engine and name; otherwise it is
+    recorded as failed (IntegrityError). An item with no result is failed too.
+    """
+    reported = {ref.path: ref for ref in results}
+    unexpected = sorted(set(reported) - {item.path for item in ticket.items})
+    if unexpected:
+        raise UsageError(
+            f"results for items the run does not have: {', '.join(unexpected)}",
+            hint="pass the results of this run's own items",
+        )
+    entries = []
+    for item in ticket.items:
+        ref = reported.get(item.path)
+        if ref is None:
+            entries.append(
+                failed_ref(item, SmokejumperError("no result reached the commit: the item's step did not finish"))
+            )
+        elif ref.status == "succeeded":
+            entries.append(_checked(store, ticket, item, ref))
+        else:
+            entries.append(ref)
+    manifest = RunManifest(
+        plan=ticket.plan,
+        run_id=ticket.run_id,
+        status="succeeded" if all(entry.status == "succeeded" for entry in entries) else "failed",
+        trigger=ticket.trigger,
+        started_at=ticket.started_at,
+        finished_at=(now or datetime.now(UTC)).astimezone(UTC),
+        artifacts=entries,
+    )
+    write_manifest(store, manifest)
+    return manifest
+
+
+def _checked(store: Store, ticket: RunTicket, item: RunItem, ref: ArtifactRef) -> ArtifactRef:
+    from smokejumper.errors import IntegrityError
+
+    artifact_dir = join_key(run_dir(ticket.run_id), item.path)
+    try:
+        record, digest = read_artifact_record(store, artifact_dir)
+    except SmokejumperError as exc:
+        return failed_ref(item, IntegrityError(f"reported done, but its artifact is not readable: {exc.message}"))
+    if digest != ref.record_sha256 or (record.engine, record.name) != (item.engine, item.name):
+        return failed_ref(
+            item,
+            IntegrityError(
+                f"reported done, but {artifact_dir}/artifact.json does not match the report "
+                f"(sha256 {digest[:12]}…, engine {record.engine}, name {record.name})"
+            ),
+        )
+    return ref.model_copy(update={"size": record.size})
+
+
+# --- retention, carried out ------------------------------------------------------------
+
+
+Outcome = Literal["deleted", "would delete", "locked", "failed"]
+
+
+@dataclass(frozen=True)
+class RunDeletion:
+    """What became of one run (or uncommitted run directory) the sweep chose."""
+
+    run_id: str
+    reasons: tuple[str, ...]
+    outcome: Outcome
+    detail: str = ""
+    committed: bool = True
+
+
+@dataclass
+class PruneReport:
+    """Everything the sweep decided and did, for people (the CLI) and for logs."""
+
+    plan: str
+    now: datetime
+    dry_run: bool
+    kept: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
+    deletions: list[RunDeletion] = field(default_factory=list)
+    # Run directories the sweep will not touch, and why (another plan's manifest, a renamed directory...).
+    refused: list[tuple[str, str]] = field(default_factory=list)
+    # Uncommitted run directories still inside their grace period (a backup may be writing them).
+    waiting: list[str] = field(default_factory=list)
+
+    def count(self, outcome: Outcome) -> int:
+        return sum(deletion.outcome == outcome for deletion in self.deletions)
+
+
+def prune(
+    plan: Plan,
+    store: Store,
+    *,
+    now: datetime | None = None,
+    dry_run: bool = False,
+    on_deletion: Callable[[RunDeletion], None] | None = None,
+) -> PruneReport:
+    """Delete the runs retention does not keep, and old uncommitted run directories (see the module docstring).
+
+    Acts only on runs whose manifest names this plan and lies in the directory
+    of its own run id; a failure on one run is reported and the sweep goes on.
+    """
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    report = PruneReport(plan.name, now, dry_run)
+    scan = scan_runs(store, plan=plan.name)
+    report.refused = [(refused.directory, refused.reason) for refused in scan.refused]
+    decision = decide(scan.runs, plan.retention, now=now)
+    report.kept = [(verdict.run_id, verdict.reasons) for verdict in decision.keep]
+
+    def record(deletion: RunDeletion) -> None:
+        report.deletions.append(deletion)
+        if on_deletion:
+            on_deletion(deletion)
+
+    for verdict in decision.delete:
+        record(_delete_run(store, verdict.run_id, verdict.reasons, dry_run=dry_run, committed=True))
+    grace = timedelta(hours=plan.retention.uncommitted_grace_hours)
+    for run_id in scan.uncommitted:
+        if next(iter(store.list_keys(run_dir(run_id))), None) is None:
+            continue  # nothing left in it (an emulated S3 lists a prefix whose objects are all deleted)
+        started = run_id_time(run_id)
+        if started + grace > now:
+            report.waiting.append(run_id)
+            continue
+        reason = (
+            f"no manifest: the run never committed, and it started {started:%Y-%m-%d %H:%M} UTC, "
+            f"more than {plan.retention.uncommitted_grace_hours} h ago",
+        )
+        record(_delete_run(store, run_id, reason, dry_run=dry_run, committed=False))
+    return report
+
+
+def _delete_run(store: Store, run_id: str, reasons: tuple[str, ...], *, dry_run: bool, committed: bool) -> RunDeletion:
+    if dry_run:
+        return RunDeletion(run_id, reasons, "would delete", committed=committed)
+    directory = run_dir(run_id)
+    keys = list(store.list_keys(directory))
+    manifest = join_key(directory, MANIFEST)
+    # The manifest goes first: from then on the run no longer exists, whatever happens to the rest
+    # (what is left is an uncommitted directory, swept on a later pass). It was written last, so under
+    # Object Lock it is held longest: if it is locked, nothing of the run is touched.
+    ordered = [key for key in keys if key == manifest] + [key for key in keys if key != manifest]
+    try:
+        for key in ordered:
+            store.delete(key)
+    except ObjectLockedError as exc:
+        until = f" until {exc.until:%Y-%m-%d %H:%M} UTC" if exc.until else " (legal hold)"
+        return RunDeletion(run_id, reasons, "locked", f"held by Object Lock{until}: kept", committed=committed)
+    except SmokejumperError as exc:
+        return RunDeletion(run_id, reasons, "failed", describe(exc), committed=committed)
+    return RunDeletion(run_id, reasons, "deleted", f"{len(keys)} objects", committed=committed)
