@@ -12,8 +12,9 @@ import pytest
 from smokejumper.artifact import ArtifactWriter
 from smokejumper.errors import StoreError
 from smokejumper.sources.dsn import parse_dsn
+from smokejumper.sources.mysql.artifact_format import DUMP_FILE
 from smokejumper.sources.mysql.connection import connect
-from smokejumper.sources.mysql.dump import DUMP_FILE, DumpError, dump_database
+from smokejumper.sources.mysql.dump import DumpError, dump_database
 from smokejumper.sources.mysql.restore import RestoreError, restore_database
 from smokejumper.store import Store, open_store
 from smokejumper.store.s3 import S3Store

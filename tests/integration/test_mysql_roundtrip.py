@@ -21,8 +21,9 @@ from smokejumper.artifact import ArtifactWriter
 from smokejumper.catalog import ArtifactRecord, read_artifact_record
 from smokejumper.errors import IntegrityError
 from smokejumper.sources.dsn import parse_dsn
+from smokejumper.sources.mysql.artifact_format import DUMP_FILE
 from smokejumper.sources.mysql.connection import connect
-from smokejumper.sources.mysql.dump import DUMP_FILE, dump_database
+from smokejumper.sources.mysql.dump import dump_database
 from smokejumper.sources.mysql.restore import RestoreError, restore_database
 from smokejumper.sources.results import RestoreSummary
 from smokejumper.store import Store, open_store

@@ -51,18 +51,15 @@ from smokejumper.artifact import ArtifactWriter
 from smokejumper.catalog import ArtifactRecord
 from smokejumper.errors import SmokejumperError
 from smokejumper.frames import DEFAULT_LEVEL, FrameWriter
+from smokejumper.sources.mysql.artifact_format import DUMP_FILE, ddl_frame
 from smokejumper.sources.mysql.connection import DRIVER_ERRORS, server_message
 from smokejumper.sources.mysql.rows import one_column_values
 from smokejumper.sources.mysql.schema import BINARY, FLOAT, NUMBER, Column, Schema, Table, quote_identifier, read_schema
 
-__all__ = ["DUMP_FILE", "DumpError", "DumpOptions", "ddl_frame", "dump_database", "split_ddl_frame"]
+__all__ = ["DumpError", "DumpOptions", "dump_database"]
 
-DUMP_FILE = "dump.sql.zst"
 MAX_STATEMENT = 1024 * 1024
 SAVEPOINT = "smokejumper_dump"
-DELIMITER_START = b"DELIMITER ;;\n"
-STATEMENT_END = b"\n;;\n"
-DELIMITER_END = b"DELIMITER ;\n"
 
 HEADER = [
     b"SET @OLD_CHARACTER_SET_CLIENT = @@CHARACTER_SET_CLIENT, @OLD_CHARACTER_SET_RESULTS = @@CHARACTER_SET_RESULTS,"
@@ -103,29 +100,6 @@ class DumpOptions:
 
 TableProgress = Callable[[str, int, int], None]
 """Called after each table with (table, rows, uncompressed bytes)."""
-
-
-def ddl_frame(statements: list[bytes]) -> tuple[bytes, dict[str, Any]]:
-    """A DDL frame's text, and the index entries our restore splits it with: each statement's
-    length, so that a body holding a line `;;` (which the mysql client would cut) is still exact."""
-    data = DELIMITER_START + b"".join(statement + STATEMENT_END for statement in statements) + DELIMITER_END
-    return data, {"statements": len(statements), "lengths": [len(statement) for statement in statements]}
-
-
-def split_ddl_frame(data: bytes, lengths: list[int]) -> list[bytes]:
-    """The statements of a DDL frame (the inverse of `ddl_frame`), cut at the recorded lengths."""
-    if not data.startswith(DELIMITER_START) or not data.endswith(DELIMITER_END):
-        raise ValueError("not a DDL frame")
-    statements, position = [], len(DELIMITER_START)
-    for length in lengths:
-        end = position + length
-        if data[end : end + len(STATEMENT_END)] != STATEMENT_END:
-            raise ValueError(f"statement {len(statements) + 1} does not end where the index says")
-        statements.append(data[position:end])
-        position = end + len(STATEMENT_END)
-    if position != len(data) - len(DELIMITER_END):
-        raise ValueError("the DDL frame holds more than its index lists")
-    return statements
 
 
 # --- values -------------------------------------------------------------------------

@@ -32,8 +32,9 @@ import pymysql
 from smokejumper.artifact import read_frame, verify_stored_frames
 from smokejumper.catalog import DataFile, FrameEntry, read_artifact_record
 from smokejumper.errors import IntegrityError, SmokejumperError, UsageError
+from smokejumper.sources.base import check_engine
+from smokejumper.sources.mysql.artifact_format import DUMP_FILE, split_ddl_frame
 from smokejumper.sources.mysql.connection import DRIVER_ERRORS, server_message
-from smokejumper.sources.mysql.dump import DUMP_FILE, split_ddl_frame
 from smokejumper.sources.mysql.schema import quote_identifier, sequences_taken_from
 from smokejumper.sources.results import Progress, RestoreSummary, TableResult
 from smokejumper.store import Store, join_key
@@ -50,11 +51,7 @@ class RestoreError(SmokejumperError):
 
 def _data_file(store: Store) -> DataFile:
     record, _digest = read_artifact_record(store)
-    if record.engine != "mysql":
-        raise UsageError(
-            f"{store.url} holds a {record.engine} artifact, not a MySQL dump",
-            hint=f"use `smokejumper restore {record.engine}`",
-        )
+    check_engine(record.engine, "mysql", store.url)
     for data_file in record.files:
         if data_file.name == DUMP_FILE:
             return data_file

@@ -39,7 +39,22 @@ import pg8000.native
 from smokejumper.errors import UsageError
 from smokejumper.sources.dsn import DatabaseTarget, SourceConnectionError
 
-__all__ = ["connect"]
+# What the driver raises when the server says no or the connection dies
+# (a terminated backend shows up as a reset socket).
+DRIVER_ERRORS = (pg8000.native.DatabaseError, pg8000.native.InterfaceError, OSError)
+
+
+def server_message(exc: BaseException) -> str:
+    """One line from a driver error: the server's message and SQLSTATE, or what happened to the connection."""
+    if isinstance(exc, OSError):
+        return f"connection lost ({exc.strerror or exc})"
+    detail = exc.args[0] if exc.args else exc
+    if isinstance(detail, dict):
+        return f"{detail.get('M', detail)} (SQLSTATE {detail.get('C', '?')})"
+    return str(detail)
+
+
+__all__ = ["DRIVER_ERRORS", "connect", "server_message"]
 
 KEEPALIVE_IDLE_S = 60
 KEEPALIVE_INTERVAL_S = 10

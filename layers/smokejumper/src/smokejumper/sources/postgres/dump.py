@@ -40,6 +40,8 @@ from smokejumper.artifact import ArtifactWriter
 from smokejumper.catalog import ArtifactRecord
 from smokejumper.errors import SmokejumperError
 from smokejumper.frames import FrameInfo, FrameWriter
+from smokejumper.sources.postgres.artifact_format import COPY_TERMINATOR, DUMP_FILE, HEADER
+from smokejumper.sources.postgres.connection import DRIVER_ERRORS, server_message
 from smokejumper.sources.postgres.copy import copy_out
 from smokejumper.sources.postgres.schema import Schema, Table, read_schema, rows
 from smokejumper.sources.postgres.streams import (
@@ -52,30 +54,6 @@ from smokejumper.sources.postgres.streams import (
     waves,
 )
 
-DUMP_FILE = "dump.sql.zst"
-COPY_TERMINATOR = b"\\.\n\n"
-# Matches pg_dump's preamble: the restore must not depend on the restoring
-# session's settings, and sees every name schema-qualified.
-HEADER = """\
---
--- PostgreSQL database dump written by smokejumper.
--- Restore: zstd -dc dump.sql.zst | psql -X -v ON_ERROR_STOP=1 -d EMPTY_DATABASE
---
-SET statement_timeout = 0;
-SET lock_timeout = 0;
-SET idle_in_transaction_session_timeout = 0;
-SET client_encoding = 'UTF8';
-SET standard_conforming_strings = on;
-SELECT pg_catalog.set_config('search_path', '', false);
-SET check_function_bodies = false;
-SET xmloption = content;
-SET client_min_messages = warning;
-SET row_security = off;
-
-"""
-# What the driver raises when the server says no or the connection dies
-# (a terminated backend shows up as a reset socket).
-DRIVER_ERRORS = (pg8000.native.DatabaseError, pg8000.native.InterfaceError, OSError)
 # What may stop a helper stream from starting: then the dump runs on one stream.
 OPENING_ERRORS = (*DRIVER_ERRORS, SmokejumperError)
 
@@ -175,16 +153,6 @@ def lock_tables(connection: pg8000.native.Connection) -> int:
                 hint="a concurrent DROP/ALTER TABLE held or removed a table; run the backup again",
             ) from exc
     return len(names)
-
-
-def server_message(exc: BaseException) -> str:
-    """One line from a driver error: the server's message and SQLSTATE, or what happened to the connection."""
-    if isinstance(exc, OSError):
-        return f"connection lost ({exc.strerror or exc})"
-    detail = exc.args[0] if exc.args else exc
-    if isinstance(detail, dict):
-        return f"{detail.get('M', detail)} (SQLSTATE {detail.get('C', '?')})"
-    return str(detail)
 
 
 def _explain(exc: BaseException) -> str:

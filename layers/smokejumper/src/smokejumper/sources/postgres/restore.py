@@ -50,7 +50,9 @@ import pg8000.native
 from smokejumper.artifact import read_frame, verify_stored_frames
 from smokejumper.catalog import ArtifactRecord, DataFile, FrameEntry, read_artifact_record
 from smokejumper.errors import IntegrityError, SmokejumperError, UsageError
-from smokejumper.sources.postgres.dump import COPY_TERMINATOR, DRIVER_ERRORS, DUMP_FILE, server_message
+from smokejumper.sources.base import check_engine
+from smokejumper.sources.postgres.artifact_format import COPY_TERMINATOR, DUMP_FILE
+from smokejumper.sources.postgres.connection import DRIVER_ERRORS, server_message
 from smokejumper.sources.postgres.schema import TABLE_DDL_VERSION, USER_SCHEMA, not_in_extension, rows
 from smokejumper.sources.results import Progress, RestoreSummary, TableResult
 from smokejumper.store import Store, join_key
@@ -62,11 +64,7 @@ class RestoreError(SmokejumperError):
 
 def _frames(store: Store, artifact_dir: str) -> tuple[DataFile, str, ArtifactRecord]:
     record, _digest = read_artifact_record(store, artifact_dir)
-    if record.engine != "postgres":
-        raise UsageError(
-            f"{store.url}/{artifact_dir}".rstrip("/") + f" holds a {record.engine} artifact, not a PostgreSQL dump",
-            hint=f"use `smokejumper restore {record.engine}`",
-        )
+    check_engine(record.engine, "postgres", f"{store.url}/{artifact_dir}".rstrip("/"))
     for data_file in record.files:
         if data_file.name == DUMP_FILE:
             return data_file, join_key(artifact_dir, DUMP_FILE), record
