@@ -18,6 +18,7 @@ from tests.support.services import (
     PostgresDatabase,
     fresh_mysql_database,
     fresh_postgres_database,
+    mysql_user_for,
     running_etcd,
 )
 
@@ -36,6 +37,13 @@ def mysql_database() -> Iterator[MysqlDatabase]:
     """A new, empty MySQL/MariaDB database, dropped after the test."""
     with fresh_mysql_database() as database:
         yield database
+
+
+@pytest.fixture
+def mysql_user(mysql_database: MysqlDatabase) -> Iterator[str]:
+    """An account with a password (MYSQL_USER_PASSWORD) on `mysql_database` only, dropped after."""
+    with mysql_user_for(mysql_database) as user:
+        yield user
 
 
 @pytest.fixture

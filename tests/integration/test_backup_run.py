@@ -13,13 +13,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pymysql
 import pytest
 import yaml
 from smokejumper.catalog import read_artifact_record, read_manifest, scan_runs
 from smokejumper.store import open_store
 
 from tests.support import mysql_oracle, mysql_schemas, pg_oracle, pg_schemas
+from tests.support.services import MYSQL_USER_PASSWORD as MYSQL_PASSWORD
 from tests.support.services import (
     EtcdServer,
     MysqlDatabase,
@@ -28,7 +28,6 @@ from tests.support.services import (
     free_port,
     fresh_mysql_database,
     fresh_postgres_database,
-    unique_name,
 )
 
 pytestmark = pytest.mark.integration
@@ -36,7 +35,6 @@ pytestmark = pytest.mark.integration
 SMOKEJUMPER = Path(sys.executable).with_name("smokejumper")
 ARN = "arn:aws:secretsmanager:eu-west-1:111111111111:secret:{}-AbCdEf"
 PG_PASSWORD = "pg-Secret-7f3a9c"  # trust auth ignores it: here to prove it is never printed
-MYSQL_PASSWORD = "my-Secret-2b8e41"
 
 
 def plan_document(
@@ -79,23 +77,6 @@ def mysql_item(name: str, database: MysqlDatabase, *, label: str = "mysql") -> d
         "credentials_secret_arn": ARN.format(label),
         "tls": {"mode": "disable"},
     }
-
-
-@pytest.fixture
-def mysql_user(mysql_database: MysqlDatabase) -> Any:
-    """A MySQL account with a password, allowed on the test database only (dropped after)."""
-    user = unique_name("sj_user")[:32]
-    admin = pymysql.connect(host=mysql_database.host, port=mysql_database.port, user="root", autocommit=True)
-    with admin.cursor() as cursor:
-        cursor.execute(f"CREATE USER '{user}'@'%' IDENTIFIED BY '{MYSQL_PASSWORD}'")
-        cursor.execute(f"GRANT ALL ON `{mysql_database.dbname}`.* TO '{user}'@'%'")
-        cursor.execute(f"GRANT RELOAD, PROCESS, REPLICATION CLIENT ON *.* TO '{user}'@'%'")
-    try:
-        yield user
-    finally:
-        with admin.cursor() as cursor:
-            cursor.execute(f"DROP USER IF EXISTS '{user}'@'%'")
-        admin.close()
 
 
 def write_files(tmp_path: Path, document: dict[str, Any], secrets: dict[str, Any]) -> tuple[Path, Path]:

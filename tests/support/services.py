@@ -224,3 +224,23 @@ def running_etcd(workdir: Path, *, name: str = "test") -> Iterator[EtcdServer]:
     finally:
         server.stop()
         log.close()
+
+
+MYSQL_USER_PASSWORD = "my-Secret-2b8e41"  # not a real secret: tests check it never reaches a log
+
+
+@contextmanager
+def mysql_user_for(database: MysqlDatabase, password: str = MYSQL_USER_PASSWORD) -> Iterator[str]:
+    """A MySQL account with a password, allowed on `database` only (dropped after): a backup role as RDS has."""
+    user = unique_name("sj_user")[:32]
+    admin = _mysql_admin()
+    with admin.cursor() as cursor:
+        cursor.execute(f"CREATE USER '{user}'@'%' IDENTIFIED BY '{password}'")
+        cursor.execute(f"GRANT ALL ON `{database.dbname}`.* TO '{user}'@'%'")
+        cursor.execute(f"GRANT RELOAD, PROCESS, REPLICATION CLIENT ON *.* TO '{user}'@'%'")
+    try:
+        yield user
+    finally:
+        with admin.cursor() as cursor:
+            cursor.execute(f"DROP USER IF EXISTS '{user}'@'%'")
+        admin.close()

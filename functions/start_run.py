@@ -1,0 +1,20 @@
+"""Lambda: start a backup run: its id and the items the workflow's Map backs up."""
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from smokejumper import handlers
+
+logger = Logger()
+tracer = Tracer()
+
+
+@logger.inject_lambda_context(log_event=True)
+@tracer.capture_lambda_handler(capture_response=False)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request = handlers.parse(handlers.StartRunEvent, event)
+    started = handlers.start(request, handlers.environment())
+    logger.set_correlation_id(started["run_id"])
+    logger.info("run started", extra={"items": [item["name"] for item in started["items"]], "reason": request.reason})
+    return started

@@ -1,0 +1,313 @@
+"""What the Lambda handlers do, behind their few lines: parse, call the runs module, shape the result.
+
+Three functions make a backup run for a state machine:
+
+- `start`: a run id and the items it backs up (the input of the workflow's Map);
+- `back_up`: one item, into the run's directory in the bucket; a failure is
+  raised as an exception named after its stable error type
+  (`failures.ERROR_TYPES`), which is the `errorType` Step Functions matches
+  in Retry and Catch;
+- `commit`: the manifest (from each item's result, or the error the Catch
+  recorded), retention, and one metric set per item.
+
+The plan is deployed with the functions' code (`plan.json` beside the
+handlers), the bucket and key come from environment variables; credentials
+only ever come from Secrets Manager at run time, read once per invocation.
+Nothing here logs a secret: events hold ARNs, never values.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from smokejumper.catalog import ArtifactRef, RunManifest
+from smokejumper.deadline import Deadline
+from smokejumper.failures import ERROR_TYPES, describe, error_type_of
+from smokejumper.plan import Plan
+from smokejumper.runs import RunItem, RunTicket, backup_item, commit_run, failed_ref, prune, start_run
+from smokejumper.secrets import SecretsManagerSecrets
+from smokejumper.store import Store, open_store
+
+PLAN_FILE = "plan.json"
+PLAN_FILE_VARIABLE = "SMOKEJUMPER_PLAN_FILE"
+BUCKET_VARIABLE = "SMOKEJUMPER_BUCKET"
+KMS_KEY_VARIABLE = "SMOKEJUMPER_KMS_KEY_ID"
+METRICS_NAMESPACE = "Smokejumper"
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+# --- events ---------------------------------------------------------------------------------
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StartRunEvent(_Event):
+    """What starts a run: every part optional (default: every component of the plan)."""
+
+    components: list[Literal["etcd", "databases", "volumes"]] = Field(default_factory=list)
+    items: list[str] = Field(default_factory=list, description="item names of the plan")
+    reason: str = Field(default="", max_length=500)
+    trigger: str = Field(default="manual", max_length=64, description="schedule, event, manual, ...")
+
+
+class ItemModel(_Event):
+    component: str
+    name: str
+    engine: str
+
+    def item(self) -> RunItem:
+        return RunItem(self.component, self.name, self.engine)
+
+
+class TicketModel(_Event):
+    plan: str
+    run_id: str
+    started_at: datetime
+    trigger: str = "manual"
+    items: list[ItemModel]
+
+    def ticket(self) -> RunTicket:
+        return RunTicket.from_json(self.model_dump(mode="json"))
+
+
+class BackupItemEvent(_Event):
+    """One item of a run (the Map's ItemSelector gives the ticket and the item)."""
+
+    ticket: TicketModel
+    item: ItemModel
+
+
+class CaughtError(_Event):
+    """What a Step Functions Catch records: the error's name and its cause (Lambda's error JSON, as text)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    error: str = Field(alias="Error")
+    cause: str = Field(default="", alias="Cause")
+
+    def message(self) -> str:
+        try:
+            cause = json.loads(self.cause)
+        except ValueError:
+            return self.cause or self.error
+        return str(cause.get("errorMessage") or self.cause) if isinstance(cause, dict) else self.cause
+
+
+class ItemResult(_Event):
+    """One item's outcome as the Map hands it to the commit: the entry `back_up` returned, or the caught error."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    item: ItemModel
+    ref: ArtifactRef | None = None
+    error: CaughtError | None = None
+
+
+class CommitRunEvent(_Event):
+    ticket: TicketModel
+    results: list[ItemResult]
+    reason: str = ""
+
+
+# --- errors Step Functions can tell apart ------------------------------------------------------
+
+
+class ItemFailed(Exception):
+    """Base of the exceptions a handler raises; each subclass is named after one error type."""
+
+
+# One class per stable name: Lambda reports the class name as the errorType.
+ERRORS: dict[str, type[ItemFailed]] = {
+    name: type(name, (ItemFailed,), {"__doc__": error.meaning, "__module__": __name__})
+    for name, error in ERROR_TYPES.items()
+}
+
+
+def typed(exc: BaseException) -> ItemFailed:
+    """`exc` as the exception named after its error type, with a one-line message a person can act on."""
+    return ERRORS[error_type_of(exc)](describe(exc))
+
+
+# --- the environment a function runs in ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Environment:
+    plan: Plan
+    bucket: str
+    kms_key_id: str | None
+
+    def store(self, s3_client: Any = None) -> Store:
+        return open_store(f"s3://{self.bucket}/{self.plan.name}", s3_client=s3_client, kms_key_id=self.kms_key_id)
+
+
+@cache
+def environment() -> Environment:
+    """Read once per cold start: the plan deployed with the code, the bucket and key from the function's settings."""
+    task_root = Path(os.environ.get("LAMBDA_TASK_ROOT", "."))
+    plan_file = Path(os.environ.get(PLAN_FILE_VARIABLE) or task_root / PLAN_FILE)
+    plan = Plan.model_validate_json(plan_file.read_text(encoding="utf-8"))
+    return Environment(plan, os.environ[BUCKET_VARIABLE], os.environ.get(KMS_KEY_VARIABLE) or None)
+
+
+@cache
+def s3_client() -> Any:
+    import boto3
+    from botocore.config import Config
+
+    # Standard retries (with backoff) for S3's throttling and 5xx: an upload survives a bad second.
+    return boto3.client("s3", config=Config(retries={"mode": "standard", "max_attempts": 6}))
+
+
+# --- the three steps -------------------------------------------------------------------------------
+
+
+def start(event: StartRunEvent, env: Environment, *, now: datetime | None = None) -> dict[str, Any]:
+    """A new run: its ticket, and one Map input per item (each carries the ticket)."""
+    try:
+        ticket = start_run(env.plan, components=event.components, names=event.items, trigger=event.trigger, now=now)
+    except Exception as exc:
+        raise typed(exc) from exc
+    document = ticket.to_json()
+    return {
+        **document,
+        "reason": event.reason,
+        "work": [{"ticket": document, "item": item} for item in document["items"]],
+    }
+
+
+def back_up(event: BackupItemEvent, env: Environment, context: Any, *, logger: Any = None) -> dict[str, Any]:
+    """One item into the run's directory; its manifest entry, or an exception named after the error type."""
+    ticket, item = event.ticket.ticket(), event.item.item()
+    if ticket.plan != env.plan.name:
+        raise ERRORS["InvalidInput"](f"the run is of plan {ticket.plan}, this function backs up {env.plan.name}")
+    started = time.monotonic()
+    try:
+        ref = backup_item(
+            env.plan,
+            env.store(s3_client()),
+            ticket,
+            item,
+            SecretsManagerSecrets(),
+            deadline=Deadline.from_lambda_context(context),
+        )
+    except Exception as exc:
+        failure = typed(exc)
+        if logger is not None:
+            logger.error(
+                "backup failed",
+                extra={"item": item.path, "error_type": type(failure).__name__, "seconds": time.monotonic() - started},
+            )
+        raise failure from exc
+    if logger is not None:
+        logger.info("backup done", extra={"item": item.path, "bytes": ref.size, "seconds": ref.seconds})
+    return {"item": event.item.model_dump(), "ref": ref.model_dump(mode="json")}
+
+
+def commit(
+    event: CommitRunEvent, env: Environment, *, metrics: Any = None, now: datetime | None = None
+) -> dict[str, Any]:
+    """Write the manifest, carry out retention, emit metrics; the run's summary (status, items, causes)."""
+    ticket = event.ticket.ticket()
+    store = env.store(s3_client())
+    try:
+        refs = [_entry(result) for result in event.results]
+        manifest = commit_run(store, ticket, refs, now=now)
+        report = prune(env.plan, store, now=now)
+    except Exception as exc:
+        raise typed(exc) from exc
+    if metrics is not None:
+        emit_metrics(manifest, metrics)
+    return {
+        "plan": manifest.plan,
+        "run_id": manifest.run_id,
+        "status": manifest.status,
+        "reason": event.reason,
+        "size": manifest.size,
+        "items": [
+            {"path": ref.path, "status": ref.status, "error_type": ref.error_type, "error": ref.error}
+            for ref in manifest.artifacts
+        ],
+        "failed": [ref.path for ref in manifest.artifacts if ref.status != "succeeded"],
+        "retention": {
+            "deleted": report.count("deleted"),
+            "locked": report.count("locked"),
+            "failed": report.count("failed"),
+            "refused": len(report.refused),
+        },
+    }
+
+
+def _entry(result: ItemResult) -> ArtifactRef:
+    item = result.item.item()
+    if result.ref is not None:
+        return result.ref
+    if result.error is not None:
+        return ArtifactRef(
+            path=item.path,
+            engine=item.engine,
+            name=item.name,
+            status="failed",
+            error_type=_error_name(result.error.error),
+            error=result.error.message() or result.error.error,
+        )
+    return failed_ref(item, RuntimeError("the item's step returned neither a result nor an error"))
+
+
+def _error_name(name: str) -> str:
+    """Ours, or a Step Functions error kept by its name (States.Timeout, Lambda.ServiceException...)."""
+    if name in ERROR_TYPES or name.replace(".", "").isalnum():
+        return name
+    return "BackupFailed"
+
+
+def emit_metrics(manifest: RunManifest, metrics: Any, *, now: datetime | None = None) -> None:
+    """EMF: per item its bytes, seconds and success, and the time of its last success (for staleness alarms)."""
+    from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+    stamp = (now or datetime.now(UTC)).timestamp()
+    for ref in manifest.artifacts:
+        component = ref.path.split("/", 1)[0]
+        dimensions = {"plan": manifest.plan, "component": component, "item": ref.name}
+        good = ref.status == "succeeded"
+        values: list[tuple[str, Any, float]] = [("BackupSucceeded", MetricUnit.Count, 1.0 if good else 0.0)]
+        if good:
+            values += [
+                ("BackupBytes", MetricUnit.Bytes, float(ref.size)),
+                ("LastSuccessTimestamp", MetricUnit.Seconds, stamp),
+            ]
+        if ref.seconds is not None:
+            values.append(("BackupSeconds", MetricUnit.Seconds, ref.seconds))
+        for name, unit, value in values:
+            with single_metric(
+                name=name, unit=unit, value=value, namespace=METRICS_NAMESPACE, default_dimensions=dimensions
+            ):
+                pass
+    metrics.add_metric(name="RunSucceeded", unit=MetricUnit.Count, value=1 if manifest.status == "succeeded" else 0)
+
+
+def parse(model: type[ModelT], event: Mapping[str, Any]) -> ModelT:
+    """An event as its model (Powertools' parser); a malformed event is InvalidInput, naming every problem."""
+    from aws_lambda_powertools.utilities.parser import parse as parse_event
+    from pydantic import ValidationError
+
+    try:
+        return parse_event(event=dict(event), model=model)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']) or '(event)'}: {error['msg']}" for error in exc.errors()
+        )
+        raise ERRORS["InvalidInput"](f"malformed {model.__name__}: {problems}") from None
