@@ -41,3 +41,16 @@ def test_an_artifact_of_another_engine_is_refused_with_the_command_that_restores
         caught.value.message == f"s3://b/p/runs/x/databases/ccdb holds a {record_engine} artifact, not a {engine} one"
     )
     assert caught.value.hint == hint
+
+
+def test_the_readme_documents_every_error_type_as_it_is():
+    from pathlib import Path
+
+    from smokejumper.failures import ERROR_TYPES
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    rows = [line for line in readme.splitlines() if line.startswith("| `") and line.count("|") == 4]
+    documented = {row.split("`")[1]: row for row in rows if row.split("`")[1] in ERROR_TYPES}
+    assert set(documented) == set(ERROR_TYPES)
+    for name, error in ERROR_TYPES.items():
+        assert documented[name] == f"| `{name}` | {'yes' if error.transient else 'no'} | {error.meaning} |"
