@@ -16,5 +16,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = handlers.parse(handlers.StartRunEvent, event)
     started = handlers.start(request, handlers.environment())
     logger.set_correlation_id(started["run_id"])
-    logger.info("run started", extra={"items": [item["name"] for item in started["items"]], "reason": request.reason})
+    items = [item["name"] for item in started["ticket"]["items"]]
+    logger.info("run started", extra={"items": items, "reason": request.reason})
     return started

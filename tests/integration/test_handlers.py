@@ -152,7 +152,7 @@ def test_a_run_through_the_three_handlers(
     errors = {result["item"]["name"]: result["error"]["Error"] for result in results if "error" in result}
     assert errors == {"gone": "SourceUnreachable", "credhub-old": "AuthenticationFailed"}
 
-    ticket = started["work"][0]["ticket"]
+    ticket = started["ticket"]
     summary = invoke(commit_run.handler, {"ticket": ticket, "results": results, "reason": "before upgrade"})["output"]
     assert summary["status"] == "failed"
     assert summary["failed"] == ["databases/gone", "databases/credhub-old"]

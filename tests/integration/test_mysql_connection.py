@@ -10,6 +10,7 @@ server, and to hold no password.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pymysql
@@ -162,6 +163,24 @@ def test_a_wrong_password_is_access_denied(server: PrivateMariadb, params: dict[
     error = failure(server, target(server, password=wrong, **params))
     assert f"access denied for user '{server.user}'" in error.message
     assert "not-the-password" not in str(error)
+
+
+def test_error_types_tell_credentials_from_tls_whatever_the_names(server: PrivateMariadb) -> None:
+    # A wrong password is AuthenticationFailed even for a user whose name says "ssl"; a certificate that
+    # does not verify is TlsVerificationFailed; neither is "unreachable", which a workflow would retry.
+    wrong = failure(server, target(server, password="wrong-" + server.password, **{"ssl-mode": "DISABLED"}))
+    assert wrong.error_type == "AuthenticationFailed"
+    ssl_user = replace(target(server, **{"ssl-mode": "DISABLED"}), user="ssl_backup", password="x")
+    assert failure(server, ssl_user).error_type == "AuthenticationFailed"
+    assert failure(server, verified(server, host=server.other_host)).error_type == "TlsVerificationFailed"
+
+
+def test_a_password_the_driver_cannot_send_is_named_not_shown(server: PrivateMariadb) -> None:
+    # PyMySQL sends passwords as Latin-1; its own error would quote the password.
+    error = failure(server, target(server, password="S3cr€t-pw", **{"ssl-mode": "DISABLED"}))
+    assert "outside Latin-1" in error.message
+    assert error.error_type == "AuthenticationFailed"
+    assert "S3cr" not in str(error)
 
 
 # --- binlog ---------------------------------------------------------------------

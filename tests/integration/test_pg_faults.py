@@ -8,6 +8,7 @@ import pg8000.native
 import pytest
 from smokejumper.artifact import ArtifactWriter
 from smokejumper.errors import IntegrityError
+from smokejumper.failures import error_type_of
 from smokejumper.sources.postgres.dump import DumpError, DumpOptions, dump_database
 from smokejumper.sources.postgres.restore import RestoreError, restore_database
 
@@ -78,6 +79,7 @@ def test_table_locked_by_a_concurrent_drop_fails_clearly(pg_database, store):
         with pytest.raises(DumpError, match="could not lock tables") as caught:
             dump(pg_database, store, options=DumpOptions(lock_timeout_ms=300))
         assert "lock timeout" in str(caught.value)
+        assert error_type_of(caught.value) == "LockTimeout", "a workflow retries it"
         assert list(store.list_keys()) == []
     finally:
         dropper.run("ROLLBACK")

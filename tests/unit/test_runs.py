@@ -84,23 +84,65 @@ def test_a_report_that_does_not_match_the_artifact_fails_its_item(store: Store):
     forged = ArtifactRef(
         path="databases/ccdb", engine="postgres", name="ccdb", status="succeeded", record_sha256="0" * 64
     )
+    with pytest.raises(UsageError, match="does not have: databases/other"):
+        commit_run(store, ticket, [forged.model_copy(update={"path": "databases/other"})])
     manifest = commit_run(store, ticket, [forged], now=NOW)
     ccdb, uaadb = manifest.artifacts
     assert (ccdb.error_type, uaadb.error_type) == ("IntegrityError", "BackupFailed")
     assert "does not match the report" in (ccdb.error or "")
     assert digest[:12] in (ccdb.error or "")
     assert "no result reached the commit" in (uaadb.error or "")
-    with pytest.raises(UsageError, match="does not have: databases/other"):
-        commit_run(store, ticket, [forged.model_copy(update={"path": "databases/other"})])
 
 
 def test_a_run_whose_items_all_succeeded_is_good(store: Store):
     ticket = start_run(make_plan(), names=["ccdb"], now=NOW)
     digest = write_artifact(store, join_key(run_dir(ticket.run_id), "databases/ccdb"), name="ccdb")
     ref = ArtifactRef(path="databases/ccdb", engine="postgres", name="ccdb", status="succeeded", record_sha256=digest)
-    assert commit_run(store, ticket, [ref]).status == "succeeded"
-    with pytest.raises(Exception, match="already committed"):
-        commit_run(store, ticket, [ref])
+    manifest = commit_run(store, ticket, [ref])
+    assert manifest.status == "succeeded"
+    # A retried commit step finds its run committed and returns it, whatever it is handed now.
+    assert commit_run(store, ticket, []) == manifest
+    other = RunTicket(ticket.plan, ticket.run_id, ticket.started_at, select_items(make_plan(), names=["uaadb"]))
+    with pytest.raises(UsageError, match="committed already, with other items"):
+        commit_run(store, other, [])
+
+
+def test_the_commit_checks_the_data_files_and_takes_nothing_else_from_the_report(store: Store):
+    ticket = start_run(make_plan(), names=["ccdb", "uaadb"], now=NOW)
+    entries = []
+    for name in ("ccdb", "uaadb"):
+        digest = write_artifact(store, join_key(run_dir(ticket.run_id), f"databases/{name}"), name=name)
+        entries.append(
+            ArtifactRef(
+                path=f"databases/{name}", engine="mysql", name="other", status="succeeded", record_sha256=digest,
+                error="ignored", error_type="Foo", seconds=2.5,
+            )
+        )  # fmt: skip
+    with pytest.raises(UsageError, match="more than one result for databases/ccdb"):
+        commit_run(store, ticket, [entries[0], entries[0].model_copy(update={"status": "failed"})])
+    store.delete(join_key(run_dir(ticket.run_id), "databases/uaadb/dump.sql.zst"))
+    ccdb, uaadb = commit_run(store, ticket, entries).artifacts
+    assert (ccdb.engine, ccdb.name, ccdb.error, ccdb.error_type, ccdb.seconds) == ("postgres", "ccdb", None, None, 2.5)
+    assert (uaadb.status, uaadb.error_type) == ("failed", "IntegrityError")
+    assert "dump.sql.zst is missing" in (uaadb.error or "")
+
+
+def test_a_backup_refuses_a_committed_run_an_unknown_item_and_a_made_up_run_id(store: Store):
+    from smokejumper.runs import RunItem, backup_item
+    from smokejumper.secrets import FileSecrets
+
+    plan = make_plan()
+    ticket = start_run(plan, names=["ccdb"], now=NOW)
+    secrets = FileSecrets({})
+    with pytest.raises(UsageError, match="has no item databases/uaadb"):
+        backup_item(plan, store, ticket, RunItem("databases", "uaadb", "postgres"), secrets)
+    with pytest.raises(UsageError, match="is not a run id"):
+        backup_item(plan, store, RunTicket("example", "../../x", NOW, ()), ticket.items[0], secrets)
+    digest = write_artifact(store, join_key(run_dir(ticket.run_id), "databases/ccdb"), name="ccdb")
+    ref = ArtifactRef(path="databases/ccdb", engine="postgres", name="ccdb", status="succeeded", record_sha256=digest)
+    commit_run(store, ticket, [ref])
+    with pytest.raises(UsageError, match="committed already: its artifacts are never rewritten"):
+        backup_item(plan, store, ticket, ticket.items[0], secrets)
 
 
 # --- retention carried out --------------------------------------------------------------
@@ -196,3 +238,47 @@ def test_a_run_held_by_object_lock_is_kept_and_the_sweep_goes_on(aws):
     assert "held by Object Lock until" in locked.detail
     # Nothing of the locked run was touched: it is still a whole, listed run.
     assert [run.run_id for run in scan_runs(store, plan="example").runs] == [ids[3], locked_run]
+
+
+def test_runs_of_one_component_never_push_out_another_items_backups(store: Store):
+    # A nightly databases run, then hourly etcd-only runs: each item keeps its own backups.
+    plan = make_plan(daily=1, weekly=0, monthly=0, min_keep=1)
+    nightly = write_run(store, started=NOW.replace(hour=0), databases=("ccdb", "uaadb"))
+    hourly = [write_run(store, started=NOW.replace(hour=hour), databases=("k8s",)).run_id for hour in (1, 2)]
+    report = prune(plan, store, now=NOW)
+    kept = {run.run_id for run in scan_runs(store, plan=plan.name).runs}
+    assert kept == {nightly.run_id, hourly[-1]}
+    [deleted] = report.deletions
+    assert deleted.run_id == hourly[0]
+    assert deleted.reasons == ("databases/k8s: not selected by daily=1, weekly=0, monthly=0 or min_keep=1",)
+    reasons = dict(report.kept)[nightly.run_id]
+    assert any(reason.startswith("databases/ccdb: ") for reason in reasons)
+
+
+def test_a_failed_runs_good_artifacts_still_count_for_their_items(store: Store):
+    plan = make_plan(daily=1, weekly=0, monthly=0, min_keep=1)
+    half = write_run(store, started=NOW.replace(hour=0), failed=("uaadb",))  # ccdb good, uaadb failed
+    other_half = write_run(store, started=NOW.replace(hour=1), failed=("ccdb",))  # uaadb good, ccdb failed
+    prune(plan, store, now=NOW)
+    # Each run holds the newest good backup of one item: both stay.
+    assert {run.run_id for run in scan_runs(store, plan=plan.name).runs} == {half.run_id, other_half.run_id}
+
+
+def test_a_lock_on_any_object_of_a_run_keeps_all_of_it(aws):
+    s3 = aws.client("s3")
+    s3.create_bucket(
+        Bucket="held-backups", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"},
+        ObjectLockEnabledForBucket=True,
+    )  # fmt: skip
+    store = open_store("s3://held-backups/example", s3_client=s3)
+    plan = make_plan(daily=1, weekly=0, monthly=0, min_keep=1)
+    old, new = nightly_history(store, nights=2)
+    s3.put_object_legal_hold(
+        Bucket="held-backups", Key=f"example/runs/{old}/databases/uaadb/dump.sql.zst", LegalHold={"Status": "ON"}
+    )
+    before = sorted(store.list_keys(run_dir(old)))
+    [deletion] = prune(plan, store, now=NOW).deletions
+    assert (deletion.run_id, deletion.outcome) == (old, "locked")
+    assert "legal hold" in deletion.detail
+    assert sorted(store.list_keys(run_dir(old))) == before, "nothing of a held run is touched"
+    assert [run.run_id for run in scan_runs(store, plan="example").runs] == [new, old]

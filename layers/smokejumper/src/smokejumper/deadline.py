@@ -24,6 +24,8 @@ from smokejumper.store import ObjectWriter, Store, StoredObject
 MIB = 1024 * 1024
 # Enough to abort the upload, close connections and return a clean error to Step Functions.
 DEFAULT_MARGIN_SECONDS = 20.0
+SMALL_WRITE = 1024 * 1024  # bytes: records this small are not stopped
+RECORD_TYPE = "application/json"  # artifact.json and manifest.json; data files are octet streams
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,11 @@ class TimeLimitedStore(Store):
         tags: Mapping[str, str] | None = None,
         content_type: str = "application/octet-stream",
     ) -> ObjectWriter:
+        if content_type == RECORD_TYPE and expected_size is not None and expected_size <= SMALL_WRITE:
+            # A record written once the data is in (artifact.json): stopping there would throw a
+            # finished backup away for the sake of a few kilobytes. Data files are always watched,
+            # however small their estimate: an estimate can be wrong by orders of magnitude.
+            return self._store.writer(key, expected_size=expected_size, tags=tags, content_type=content_type)
         self.check()
         inner = self._store.writer(key, expected_size=expected_size, tags=tags, content_type=content_type)
         self._progress.expected += expected_size or 0
@@ -122,6 +129,9 @@ class TimeLimitedStore(Store):
 
     def delete(self, key: str) -> None:
         self._store.delete(key)
+
+    def check_deletable(self, key: str) -> None:
+        self._store.check_deletable(key)
 
 
 class _TimeLimitedWriter(ObjectWriter):

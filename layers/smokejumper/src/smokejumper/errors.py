@@ -14,6 +14,8 @@ class SmokejumperError(Exception):
     """An error with a message for people and an optional fix hint."""
 
     exit_code = 1
+    # The stable name a workflow matches (smokejumper.failures); None: judged by the class.
+    error_type: str | None = None
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)

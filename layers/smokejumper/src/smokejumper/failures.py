@@ -87,4 +87,5 @@ def describe(exc: BaseException) -> str:
     """One line for a person: the message (and hint) of our errors, the exception's repr for a bug."""
     if isinstance(exc, SmokejumperError):
         return str(exc).replace("\n  hint: ", "; hint: ")
-    return f"internal error: {exc!r}"
+    # Only the type: a foreign exception's text may quote anything it was given, a password included.
+    return f"internal error ({type(exc).__name__}): a bug in smokejumper; the traceback is in the log"

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -45,6 +46,8 @@ KMS_KEY_VARIABLE = "SMOKEJUMPER_KMS_KEY_ID"
 METRICS_NAMESPACE = "Smokejumper"
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
+# What a manifest accepts as an error type (catalog.ArtifactRef): a name, never a sentence.
+ERROR_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.]{0,127}", re.ASCII)
 
 
 # --- events ---------------------------------------------------------------------------------
@@ -77,7 +80,9 @@ class TicketModel(_Event):
     run_id: str
     started_at: datetime
     trigger: str = "manual"
-    items: list[ItemModel]
+    # Empty in each Map input: the items travel once, in the run's own state (Step Functions caps a
+    # state at 256 KiB, and a copy of every item in every item's input grows with its square).
+    items: list[ItemModel] = Field(default_factory=list)
 
     def ticket(self) -> RunTicket:
         return RunTicket.from_json(self.model_dump(mode="json"))
@@ -176,16 +181,18 @@ def s3_client() -> Any:
 
 
 def start(event: StartRunEvent, env: Environment, *, now: datetime | None = None) -> dict[str, Any]:
-    """A new run: its ticket, and one Map input per item (each carries the ticket)."""
+    """A new run: its ticket (for the commit), and one Map input per item (each with the run, without the items)."""
     try:
         ticket = start_run(env.plan, components=event.components, names=event.items, trigger=event.trigger, now=now)
     except Exception as exc:
         raise typed(exc) from exc
     document = ticket.to_json()
+    slim = {key: value for key, value in document.items() if key != "items"}
     return {
-        **document,
+        "run_id": ticket.run_id,
         "reason": event.reason,
-        "work": [{"ticket": document, "item": item} for item in document["items"]],
+        "ticket": document,  # what the commit takes
+        "work": [{"ticket": slim, "item": item} for item in document["items"]],
     }
 
 
@@ -226,11 +233,23 @@ def commit(
     try:
         refs = [_entry(result) for result in event.results]
         manifest = commit_run(store, ticket, refs, now=now)
-        report = prune(env.plan, store, now=now)
     except Exception as exc:
         raise typed(exc) from exc
     if metrics is not None:
         emit_metrics(manifest, metrics)
+    # The run is committed: a failing sweep is reported with it, never a reason to commit again.
+    retention: dict[str, Any]
+    try:
+        report = prune(env.plan, store, now=now)
+    except Exception as exc:
+        retention = {"error_type": error_type_of(exc), "error": describe(exc)}
+    else:
+        retention = {
+            "deleted": report.count("deleted"),
+            "locked": report.count("locked"),
+            "failed": report.count("failed"),
+            "refused": len(report.refused),
+        }
     return {
         "plan": manifest.plan,
         "run_id": manifest.run_id,
@@ -242,12 +261,7 @@ def commit(
             for ref in manifest.artifacts
         ],
         "failed": [ref.path for ref in manifest.artifacts if ref.status != "succeeded"],
-        "retention": {
-            "deleted": report.count("deleted"),
-            "locked": report.count("locked"),
-            "failed": report.count("failed"),
-            "refused": len(report.refused),
-        },
+        "retention": retention,
     }
 
 
@@ -269,7 +283,7 @@ def _entry(result: ItemResult) -> ArtifactRef:
 
 def _error_name(name: str) -> str:
     """Ours, or a Step Functions error kept by its name (States.Timeout, Lambda.ServiceException...)."""
-    if name in ERROR_TYPES or name.replace(".", "").isalnum():
+    if name in ERROR_TYPES or ERROR_NAME.fullmatch(name):
         return name
     return "BackupFailed"
 

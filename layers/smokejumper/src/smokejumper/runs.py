@@ -42,6 +42,7 @@ from smokejumper.catalog import (
     RunManifest,
     new_run_id,
     read_artifact_record,
+    read_manifest,
     run_dir,
     run_id_time,
     scan_runs,
@@ -187,12 +188,30 @@ def backup_item(
 ) -> ArtifactRef:
     """Back up one item of the run; raise (with a stable error type) if it fails, leaving nothing behind."""
     started = time.monotonic()
+    run_id_time(ticket.run_id)  # a ticket from outside (a state machine's input) names a real run directory
+    if ticket.items and item not in ticket.items:
+        raise UsageError(f"run {ticket.run_id} has no item {item.path}", hint="back up the run's own items")
+    if store.exists(join_key(run_dir(ticket.run_id), MANIFEST)):
+        raise UsageError(
+            f"run {ticket.run_id} is committed already: its artifacts are never rewritten",
+            hint="start a new run",
+        )
     artifact_dir = join_key(run_dir(ticket.run_id), item.path)
     target = _resolve(plan, item, secrets)
     writes_to: Store = store
+    options: dict[str, Any] = {}
     if deadline is not None and deadline.remaining is not None:
         writes_to = TimeLimitedStore(store, deadline, what=f"the backup of {item.name}")
-    result = source_for(item.engine).backup(target, writes_to, artifact_dir, name=item.name, on_progress=on_progress)
+        if item.engine == "etcd":
+            # The snapshot stream can stall without a write to notice it: give it the time that is left.
+            options["timeout"] = max(1.0, (deadline.seconds_left() or 0.0) - deadline.margin)
+    try:
+        result = source_for(item.engine, **options).backup(
+            target, writes_to, artifact_dir, name=item.name, on_progress=on_progress
+        )
+    except BaseException:
+        _clear(store, artifact_dir)
+        raise
     return ArtifactRef(
         path=item.path,
         engine=item.engine,
@@ -202,6 +221,15 @@ def backup_item(
         record_sha256=result.record_sha256,
         seconds=round(time.monotonic() - started, 3),
     )
+
+
+def _clear(store: Store, artifact_dir: str) -> None:
+    """Remove what a failed backup committed before failing (a data file whose record never came)."""
+    try:
+        for key in list(store.list_keys(artifact_dir)):
+            store.delete(key)
+    except SmokejumperError:
+        pass  # the original failure matters more; an uncommitted artifact is never listed as one
 
 
 def failed_ref(item: RunItem, exc: BaseException, *, seconds: float | None = None) -> ArtifactRef:
@@ -275,7 +303,14 @@ def commit_run(
     the digest reported and the item's engine and name; otherwise it is
     recorded as failed (IntegrityError). An item with no result is failed too.
     """
+    existing = _committed_already(store, ticket)
+    if existing is not None:
+        return existing  # a retried commit: the run is what it was
+    results = list(results)
     reported = {ref.path: ref for ref in results}
+    repeated = sorted({ref.path for ref in results if sum(other.path == ref.path for other in results) > 1})
+    if repeated:
+        raise UsageError(f"more than one result for {', '.join(repeated)}", hint="pass one result per item")
     unexpected = sorted(set(reported) - {item.path for item in ticket.items})
     if unexpected:
         raise UsageError(
@@ -306,6 +341,19 @@ def commit_run(
     return manifest
 
 
+def _committed_already(store: Store, ticket: RunTicket) -> RunManifest | None:
+    """The run's manifest if this very run was committed before (a retried commit step), else None."""
+    if not store.exists(join_key(run_dir(ticket.run_id), MANIFEST)):
+        return None
+    manifest = read_manifest(store, ticket.run_id)
+    if manifest.plan != ticket.plan or [ref.path for ref in manifest.artifacts] != [i.path for i in ticket.items]:
+        raise UsageError(
+            f"run {ticket.run_id} is committed already, with other items",
+            hint="runs are never rewritten; start a new run",
+        )
+    return manifest
+
+
 def _checked(store: Store, ticket: RunTicket, item: RunItem, ref: ArtifactRef) -> ArtifactRef:
     from smokejumper.errors import IntegrityError
 
@@ -322,7 +370,25 @@ def _checked(store: Store, ticket: RunTicket, item: RunItem, ref: ArtifactRef) -
                 f"(sha256 {digest[:12]}…, engine {record.engine}, name {record.name})"
             ),
         )
-    return ref.model_copy(update={"size": record.size})
+    for data_file in record.files:
+        key = join_key(artifact_dir, data_file.name)
+        try:
+            size = store.size(key)
+        except SmokejumperError:
+            size = None
+        if size != data_file.size:
+            found = "missing" if size is None else f"{size} bytes, the record says {data_file.size}"
+            return failed_ref(item, IntegrityError(f"reported done, but {key} is {found}"))
+    # The entry is built from the item and its record; only the duration comes from the report.
+    return ArtifactRef(
+        path=item.path,
+        engine=item.engine,
+        name=item.name,
+        status="succeeded",
+        size=record.size,
+        record_sha256=digest,
+        seconds=ref.seconds,
+    )
 
 
 # --- retention, carried out ------------------------------------------------------------
@@ -360,6 +426,15 @@ class PruneReport:
         return sum(deletion.outcome == outcome for deletion in self.deletions)
 
 
+@dataclass(frozen=True)
+class _ItemBackup:
+    """One item's artifact in one run: what retention judges (see `prune`)."""
+
+    run_id: str
+    started_at: datetime
+    status: str
+
+
 def prune(
     plan: Plan,
     store: Store,
@@ -370,23 +445,29 @@ def prune(
 ) -> PruneReport:
     """Delete the runs retention does not keep, and old uncommitted run directories (see the module docstring).
 
-    Acts only on runs whose manifest names this plan and lies in the directory
-    of its own run id; a failure on one run is reported and the sweep goes on.
+    Retention is decided for each item on its own (its artifacts across the
+    runs that hold it, each good when that artifact succeeded) and a run goes
+    only when no item keeps it: runs of one component (an hourly etcd run, a
+    `--item` run) never push another item's backups out, and a failed run's
+    good artifacts count for their items. Acts only on runs whose manifest
+    names this plan and lies in the directory of its own run id; a failure on
+    one run is reported and the sweep goes on.
     """
     now = (now or datetime.now(UTC)).astimezone(UTC)
     report = PruneReport(plan.name, now, dry_run)
     scan = scan_runs(store, plan=plan.name)
     report.refused = [(refused.directory, refused.reason) for refused in scan.refused]
-    decision = decide(scan.runs, plan.retention, now=now)
-    report.kept = [(verdict.run_id, verdict.reasons) for verdict in decision.keep]
+    keep, delete = _decide_by_item(scan.runs, plan, now)
+    report.kept = [(run.run_id, tuple(keep[run.run_id])) for run in scan.runs if run.run_id in keep]
 
     def record(deletion: RunDeletion) -> None:
         report.deletions.append(deletion)
         if on_deletion:
             on_deletion(deletion)
 
-    for verdict in decision.delete:
-        record(_delete_run(store, verdict.run_id, verdict.reasons, dry_run=dry_run, committed=True))
+    for run in scan.runs:
+        if run.run_id not in keep:
+            record(_delete_run(store, run.run_id, tuple(delete[run.run_id]), dry_run=dry_run, committed=True))
     grace = timedelta(hours=plan.retention.uncommitted_grace_hours)
     for run_id in scan.uncommitted:
         if next(iter(store.list_keys(run_dir(run_id))), None) is None:
@@ -403,18 +484,45 @@ def prune(
     return report
 
 
+def _decide_by_item(
+    runs: Sequence[RunManifest], plan: Plan, now: datetime
+) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """run id -> reasons to keep it (runs some item keeps), and run id -> why each item lets it go."""
+    by_item: dict[str, list[_ItemBackup]] = {}
+    for run in runs:
+        for ref in run.artifacts:
+            by_item.setdefault(ref.path, []).append(_ItemBackup(run.run_id, run.started_at, ref.status))
+        if not run.artifacts:  # nothing in it: judged as a run
+            by_item.setdefault("(runs without artifacts)", []).append(
+                _ItemBackup(run.run_id, run.started_at, run.status)
+            )
+    keep: dict[str, list[str]] = {}
+    delete: dict[str, list[str]] = {run.run_id: [] for run in runs}
+    for path, backups in sorted(by_item.items()):
+        decision = decide(backups, plan.retention, now=now)
+        for verdict in decision.keep:
+            keep.setdefault(verdict.run_id, []).extend(f"{path}: {reason}" for reason in verdict.reasons)
+        for verdict in decision.delete:
+            delete[verdict.run_id].append(f"{path}: {verdict.reasons[0]}")
+    return keep, delete
+
+
 def _delete_run(store: Store, run_id: str, reasons: tuple[str, ...], *, dry_run: bool, committed: bool) -> RunDeletion:
     if dry_run:
         return RunDeletion(run_id, reasons, "would delete", committed=committed)
     directory = run_dir(run_id)
-    keys = list(store.list_keys(directory))
     manifest = join_key(directory, MANIFEST)
-    # The manifest goes first: from then on the run no longer exists, whatever happens to the rest
-    # (what is left is an uncommitted directory, swept on a later pass). It was written last, so under
-    # Object Lock it is held longest: if it is locked, nothing of the run is touched.
-    ordered = [key for key in keys if key == manifest] + [key for key in keys if key != manifest]
     try:
-        for key in ordered:
+        keys = list(store.list_keys(directory))
+        if not committed and manifest in keys:
+            # It committed since the scan: a run that finished late is a run, not litter.
+            return RunDeletion(run_id, reasons, "failed", "it has committed since the sweep began", committed=False)
+        # Every object is checked first: a lock (or legal hold) on any of them keeps the whole run as it is.
+        for key in keys:
+            store.check_deletable(key)
+        # The manifest goes first: from then on the run no longer exists, whatever happens to the rest
+        # (what is left is an uncommitted directory, swept on a later pass).
+        for key in [key for key in keys if key == manifest] + [key for key in keys if key != manifest]:
             store.delete(key)
     except ObjectLockedError as exc:
         until = f" until {exc.until:%Y-%m-%d %H:%M} UTC" if exc.until else " (legal hold)"

@@ -28,7 +28,7 @@ from smokejumper.cli.console import (
     section_progress,
     store_option,
 )
-from smokejumper.errors import UsageError
+from smokejumper.errors import SmokejumperError, UsageError
 from smokejumper.store import Store, open_store
 
 TO_HELP = "Artifact directory to create: file:///DIR or s3://BUCKET/PREFIX."
@@ -342,7 +342,12 @@ def run_plan(
         plan, store, ticket, secrets, on_item=None if as_json else lambda item, ref: _print_item(item.path, ref)
     )
     manifest = commit_run(store, ticket, results)
-    report = prune(plan, store, now=now, on_deletion=None if as_json else print_deletion) if prune_after else None
+    report = None
+    if prune_after:
+        try:
+            report = prune(plan, store, now=now, on_deletion=None if as_json else print_deletion)
+        except SmokejumperError as exc:  # the run is committed; the sweep runs again after the next one
+            err.print(f"[red]retention could not be carried out:[/] {escape(str(exc))}")
     seconds = time.monotonic() - started
     if as_json:
         document = {"url": f"{store.url.rstrip('/')}/runs/{manifest.run_id}", **manifest.model_dump(mode="json")}

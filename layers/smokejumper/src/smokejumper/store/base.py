@@ -176,6 +176,14 @@ class Store(ABC):
         later.
         """
 
+    def check_deletable(self, key: str) -> None:
+        """Raise ObjectLockedError if `delete(key)` would be refused by a lock; a deleter checks every
+        object of a group first, so that a lock on one keeps the whole group as it is.
+
+        Only S3 has locks; elsewhere every object is deletable.
+        """
+        del key
+
     @abstractmethod
     def child(self, prefix: str) -> Store:
         """The same store rooted deeper, at `prefix`."""

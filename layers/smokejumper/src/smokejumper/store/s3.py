@@ -273,13 +273,26 @@ class S3Store(Store):
         # check cannot see a lock.
         object_key = self._object_key(key)
         where = f"s3://{self.bucket}/{object_key}"
+        if not self._check_lock(object_key, where):
+            return
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=object_key)
+        except (ClientError, BotoCoreError) as exc:
+            raise _client_error("delete", where, exc) from exc
+
+    def check_deletable(self, key: str) -> None:
+        object_key = self._object_key(key)
+        self._check_lock(object_key, f"s3://{self.bucket}/{object_key}")
+
+    def _check_lock(self, object_key: str, where: str) -> bool:
+        """Raise ObjectLockedError if a lock holds the object; False if it is gone already."""
         try:
             head = self.client.head_object(Bucket=self.bucket, Key=object_key)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
                 # Already deleted (its current version is a delete marker, or it
                 # never existed): adding another marker would only add clutter.
-                return
+                return False
             raise _client_error("delete", where, exc) from exc
         except BotoCoreError as exc:
             raise _client_error("delete", where, exc) from exc
@@ -291,10 +304,7 @@ class S3Store(Store):
         legal_hold = head.get("ObjectLockLegalHoldStatus") == "ON"
         if until is not None or legal_hold:
             raise ObjectLockedError(where, until=until, legal_hold=legal_hold)
-        try:
-            self.client.delete_object(Bucket=self.bucket, Key=object_key)
-        except (ClientError, BotoCoreError) as exc:
-            raise _client_error("delete", where, exc) from exc
+        return True
 
     def child(self, prefix: str) -> S3Store:
         return S3Store(

@@ -33,6 +33,7 @@ _ACCESS_DENIED = {1044, 1045, 1698}
 _UNKNOWN_DATABASE = 1049
 _CANNOT_CONNECT = {2003, 2002}
 _LOST = {2013, 2006}
+_SSL_CONNECTION_ERROR = 2026  # CR_SSL_CONNECTION_ERROR
 
 
 def server_message(exc: BaseException) -> str:
@@ -82,6 +83,19 @@ def connect(
         raise _explain(exc, target) from None
     except ssl.SSLError as exc:
         raise _tls_failed(str(exc), target) from None
+    except UnicodeEncodeError:
+        # PyMySQL sends the password as Latin-1; the exception would quote the password itself.
+        refused = _error(
+            target,
+            f"the password of user {target.user!r} has characters outside Latin-1, which PyMySQL cannot send",
+            "use a password of ASCII characters for the backup user",
+        )
+        refused.error_type = "AuthenticationFailed"
+        raise refused from None
+    except Exception as exc:  # whatever the driver raises, never let its text carry the password
+        raise _error(
+            target, f"cannot connect: {type(exc).__name__}: {target.scrub(str(exc))}", "see the server's log"
+        ) from None
 
 
 def _error(target: DatabaseTarget, message: str, hint: str) -> SourceConnectionError:
@@ -118,7 +132,8 @@ def _explain(exc: pymysql.err.OperationalError, target: DatabaseTarget) -> Sourc
     code = exc.args[0] if exc.args else None
     text = " ".join(str(exc.args[1] if len(exc.args) > 1 else exc).split())
     cause = exc.__cause__ or exc.__context__
-    if isinstance(cause, ssl.SSLError) or "SSL" in text or "ssl" in text:
+    # Only a TLS failure, never a user or host name that happens to contain "ssl".
+    if isinstance(cause, ssl.SSLError) or code == _SSL_CONNECTION_ERROR or "SSL:" in text:
         return _tls_failed(str(cause or text), target)
     if code in _ACCESS_DENIED:
         source = f" (password from {target.password_from})" if target.password_from else ""

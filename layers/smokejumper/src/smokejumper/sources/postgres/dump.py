@@ -45,6 +45,7 @@ from smokejumper.sources.postgres.connection import DRIVER_ERRORS, server_messag
 from smokejumper.sources.postgres.copy import copy_out
 from smokejumper.sources.postgres.schema import Schema, Table, read_schema, rows
 from smokejumper.sources.postgres.streams import (
+    LOCK_NOT_AVAILABLE,
     Connect,
     HandedBack,
     Part,
@@ -148,11 +149,19 @@ def lock_tables(connection: pg8000.native.Connection) -> int:
         try:
             connection.run(f"LOCK TABLE {', '.join(batch)} IN ACCESS SHARE MODE")
         except DRIVER_ERRORS as exc:
-            raise DumpError(
+            error = DumpError(
                 f"could not lock tables for a consistent dump: {server_message(exc)}",
                 hint="a concurrent DROP/ALTER TABLE held or removed a table; run the backup again",
-            ) from exc
+            )
+            if _sqlstate(exc) == LOCK_NOT_AVAILABLE:
+                error.error_type = "LockTimeout"  # it will likely pass once that DDL is done: retry
+            raise error from exc
     return len(names)
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    detail = exc.args[0] if exc.args else None
+    return detail.get("C") if isinstance(detail, dict) else None
 
 
 def _explain(exc: BaseException) -> str:
