@@ -20,6 +20,9 @@ $(BIN)/python:
 
 $(VENV)/.installed: $(BIN)/python requirements.txt constraints.txt layers/smokejumper/pyproject.toml \
 		layers/smokejumper/setup.py layers/smokejumper/src/smokejumper/sources/postgres/_copyframe.c
+	# The COPY reader's extension is built for the stable ABI (_copyframe.abi3.so): a per-version build left
+	# by an older checkout would be imported before it.
+	rm -f layers/smokejumper/src/smokejumper/sources/postgres/_copyframe.cpython-*.so
 	$(BIN)/pip install --quiet -r requirements.txt -c constraints.txt
 	touch $@
 
@@ -27,7 +30,12 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-setup: $(VENV)/.installed node_modules/.installed
+# The Lambda layer's wheels, downloaded once, so that `cdk synth` builds the layer without a network.
+.layer-wheels/.stamp: $(VENV)/.installed layers/build_layer.py layers/lambda-requirements.txt constraints.txt
+	$(BIN)/python layers/build_layer.py --download
+	touch $@
+
+setup: $(VENV)/.installed node_modules/.installed .layer-wheels/.stamp
 
 services:
 	scripts/ensure-services

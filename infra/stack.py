@@ -8,6 +8,7 @@ from aws_cdk import CfnOutput, Stack, Tags
 from constructs import Construct
 from smokejumper.plan import Plan
 
+from infra.functions import BackupFunctions
 from infra.storage import BackupStorage
 
 
@@ -17,7 +18,7 @@ def stack_name(plan: Plan) -> str:
 
 
 class SmokejumperStack(Stack):
-    """Everything one backup plan needs. So far: where backups are stored."""
+    """Everything one backup plan needs. So far: where backups are stored, and the functions that make them."""
 
     def __init__(self, scope: Construct, construct_id: str, *, plan: Plan, **kwargs: Any) -> None:
         kwargs.setdefault("description", f"smokejumper backups of plan {plan.name}")
@@ -26,6 +27,7 @@ class SmokejumperStack(Stack):
         Tags.of(self).add("smokejumper:plan", plan.name)
 
         self.storage = BackupStorage(self, "Storage", plan_name=plan.name, storage=plan.storage)
+        self.functions = BackupFunctions(self, "Functions", plan=plan, storage=self.storage)
 
         CfnOutput(self, "BucketName", value=self.storage.bucket.bucket_name, description="backup bucket")
         CfnOutput(self, "KeyArn", value=self.storage.key.key_arn, description="KMS key of the backup bucket")

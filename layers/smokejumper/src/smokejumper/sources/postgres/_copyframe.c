@@ -9,7 +9,13 @@
    A PostgreSQL message is a type byte, then a 4-byte big-endian length that
    counts itself but not the type byte, then the payload; a CopyData ('d')
    payload is one row. Every length is checked against the bytes at hand
-   before anything is copied: the input comes from the network. */
+   before anything is copied: the input comes from the network.
+
+   Written against the stable ABI of Python 3.11 (Py_LIMITED_API 0x030B0000,
+   defined by setup.py and by the layer's build, layers/build_layer.py): one
+   `_copyframe.abi3.so` serves Python 3.11 and later, and what the tests load
+   here is compiled from the same API as what the Lambda layer ships. Each
+   build defines it, so the file does not: a build without it still compiles. */
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -63,12 +69,21 @@ cut_rows(PyObject *module, PyObject *arg)
     Py_buffer data;
     Py_ssize_t consumed, payload, rows;
     PyObject *joined;
+    unsigned char *out;
     (void)module;
     /* Only bytes, and not a subclass (which could export another buffer): the loops run without the
        GIL, and the second trusts the lengths the first checked, so the input must not be able to
        change in between (a bytearray could). */
     if (!PyBytes_CheckExact(arg)) {
-        PyErr_Format(PyExc_TypeError, "cut_rows() takes bytes, not %.100s", Py_TYPE(arg)->tp_name);
+        /* The limited API hides tp_name; PyType_GetName gives the same name for these types. */
+        PyObject *name = PyType_GetName(Py_TYPE(arg));
+        if (name == NULL) {
+            PyErr_Clear();
+            PyErr_SetString(PyExc_TypeError, "cut_rows() takes bytes");
+        } else {
+            PyErr_Format(PyExc_TypeError, "cut_rows() takes bytes, not %.100U", name);
+            Py_DECREF(name);
+        }
         return NULL;
     }
     if (PyObject_GetBuffer(arg, &data, PyBUF_SIMPLE) < 0)
@@ -85,8 +100,15 @@ cut_rows(PyObject *module, PyObject *arg)
         PyBuffer_Release(&data);
         return NULL;
     }
+    /* PyBytes_AsString, not the macro the limited API lacks: on a fresh bytes object it cannot fail. */
+    out = (unsigned char *)PyBytes_AsString(joined);
+    if (out == NULL) {
+        Py_DECREF(joined);
+        PyBuffer_Release(&data);
+        return NULL;
+    }
     Py_BEGIN_ALLOW_THREADS
-    gather(data.buf, consumed, (unsigned char *)PyBytes_AS_STRING(joined));
+    gather(data.buf, consumed, out);
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&data);
     return Py_BuildValue("(Nnn)", joined, consumed, rows);

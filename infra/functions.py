@@ -1,0 +1,344 @@
+"""The backup functions: start a run, back up one item, commit a run. One construct for the three.
+
+Each function runs the library from the layer (infra/layer.py) with its own
+code asset: the handler modules of functions/ and the plan as plan.json (the
+plan is deployed with the code, so a function never reads configuration from
+anywhere an attacker could write). Each has its own role with what its step
+needs and nothing else:
+
+- start-run reads nothing: the plan is in its code;
+- backup-item writes objects under its plan's runs/ prefix (PutObject and
+  AbortMultipartUpload, nothing to read, list or delete), uses the bucket's
+  key to encrypt, and reads the plan's named secrets, and only those;
+- commit-run reads and lists its plan's prefix, writes manifests, deletes
+  under runs/ (a delete marker: no s3:DeleteObjectVersion is granted, so a
+  stolen role cannot destroy a version) and reads Object Lock state (without
+  it, S3 hides the lock and a locked run would be hidden behind a marker).
+
+All three run in the plan's private subnets with its security groups (or one
+made for them, open outbound only), log to their own log groups (kept for
+LOG_RETENTION, encrypted with the plan's key when the stack creates it) and
+trace with X-Ray. Memory and timeouts are justified in the README.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import jsii
+from aws_cdk import (
+    ArnFormat,
+    AssetHashType,
+    BundlingOptions,
+    DockerImage,
+    Duration,
+    ILocalBundling,
+    RemovalPolicy,
+    Stack,
+)
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+from smokejumper.handlers import BUCKET_VARIABLE, KMS_KEY_VARIABLE, METRICS_NAMESPACE, PLAN_FILE
+from smokejumper.plan import Plan
+
+from infra.layer import ARCHITECTURE, RUNTIME, SmokejumperLayer
+from infra.nag import acknowledge
+from infra.storage import BackupStorage
+
+FUNCTIONS_DIR = Path(__file__).resolve().parents[1] / "functions"
+IAM5 = "AwsSolutions-IAM5"  # cdk-nag's wildcard rule reports each wildcard on its own
+LOG_RETENTION = logs.RetentionDays.ONE_YEAR
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """One function: its handler module, and the size measured for it (see the README, "Sizing")."""
+
+    name: str
+    module: str
+    memory_mb: int
+    timeout: Duration
+    description: str
+
+
+START_RUN = FunctionSpec(
+    "start-run", "start_run", 256, Duration.seconds(30), "start a backup run: its id and its items"
+)
+# 3538 MB is two vCPUs: a PostgreSQL dump's two COPY streams each cut and compress rows on a core of
+# their own (the memory itself is not needed: a dump's peak RSS is under 100 MiB). 15 minutes is
+# Lambda's limit; a backup stops 20 s before it with WouldExceedTimeLimit rather than be cut off.
+BACKUP_ITEM = FunctionSpec(
+    "backup-item", "backup_item", 3538, Duration.minutes(15), "back up one etcd cluster or database of a run"
+)
+COMMIT_RUN = FunctionSpec(
+    "commit-run", "commit_run", 512, Duration.minutes(5), "commit a run's manifest and carry out retention"
+)
+SPECS = (START_RUN, BACKUP_ITEM, COMMIT_RUN)
+
+
+@jsii.implements(ILocalBundling)
+class _FunctionsCode:
+    """Copies the handler modules and writes the plan beside them: no Docker, nothing downloaded."""
+
+    def __init__(self, plan_json: str) -> None:
+        self._plan_json = plan_json
+
+    def try_bundle(self, output_dir: str, options: BundlingOptions) -> bool:  # jsii passes both positionally
+        out = Path(output_dir)
+        for module in sorted(FUNCTIONS_DIR.glob("*.py")):
+            shutil.copy2(module, out / module.name)
+        (out / PLAN_FILE).write_text(self._plan_json, encoding="utf-8")
+        return True
+
+
+def plan_json(plan: Plan) -> str:
+    return json.dumps(plan.model_dump(mode="json"), indent=2, sort_keys=True)
+
+
+def functions_code(plan: Plan) -> lambda_.Code:
+    """The handlers and plan.json; its hash changes exactly when either does."""
+    document = plan_json(plan)
+    digest = hashlib.sha256(document.encode())
+    for module in sorted(FUNCTIONS_DIR.glob("*.py")):
+        digest.update(module.name.encode() + b"\0" + module.read_bytes())
+    return lambda_.Code.from_asset(
+        str(FUNCTIONS_DIR),
+        asset_hash_type=AssetHashType.CUSTOM,
+        asset_hash=digest.hexdigest(),
+        bundling=BundlingOptions(
+            image=DockerImage.from_registry("smokejumper-local-bundling-only"),
+            local=_FunctionsCode(document),
+        ),
+    )
+
+
+def secret_arns(plan: Plan) -> list[str]:
+    """Every secret the plan names: database credentials, CA bundles, etcd client certificates."""
+    arns = [database.credentials_secret_arn for database in plan.databases]
+    arns += [database.tls.ca_bundle_secret_arn for database in plan.databases if database.tls.ca_bundle_secret_arn]
+    arns += [cluster.tls_secret_arn for cluster in plan.etcd if cluster.tls_secret_arn]
+    return sorted(set(arns))
+
+
+class BackupFunctions(Construct):
+    """The three functions of the backup workflow, each with its own least-privilege role."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, plan: Plan, storage: BackupStorage) -> None:
+        super().__init__(scope, construct_id)
+        self.plan = plan
+        self.storage = storage
+        self.layer = SmokejumperLayer(self, "Layer").layer
+        self.code = functions_code(plan)
+        self.vpc, self.subnets, self.security_groups = self._network(plan)
+        if plan.storage.creates_key:
+            self._let_logs_use_the_key()
+        self.functions: dict[str, lambda_.Function] = {spec.name: self._function(spec) for spec in SPECS}
+        self.start_run = self.functions[START_RUN.name]
+        self.backup_item = self.functions[BACKUP_ITEM.name]
+        self.commit_run = self.functions[COMMIT_RUN.name]
+        self._grant_backup_item()
+        self._grant_commit_run()
+
+    # --- network ----------------------------------------------------------------------------
+
+    def _network(self, plan: Plan) -> tuple[ec2.IVpc, ec2.SubnetSelection, list[ec2.ISecurityGroup]]:
+        if plan.network is None:
+            raise ValueError(f"plan {plan.name} has no network: its functions need private subnets")
+        network = plan.network
+        # Imported by id, never looked up: synthesis stays offline. The subnets are given explicitly,
+        # so the VPC's availability zones (needed by the import, unused here) are placeholders.
+        vpc = ec2.Vpc.from_vpc_attributes(
+            self, "Vpc", vpc_id=network.vpc_id, availability_zones=[f"az-{i}" for i, _ in enumerate(network.subnet_ids)]
+        )
+        imported = [
+            ec2.Subnet.from_subnet_id(self, f"Subnet{i}", subnet) for i, subnet in enumerate(network.subnet_ids)
+        ]
+        for subnet in imported:
+            acknowledge(
+                subnet,
+                "Annotation::@aws-cdk/aws-ec2:noSubnetRouteTableId",
+                "the functions are placed in these subnets; nothing reads their route tables",
+            )
+        subnets = ec2.SubnetSelection(subnets=imported)
+        if network.security_group_ids:
+            groups = [
+                ec2.SecurityGroup.from_security_group_id(self, f"SecurityGroup{i}", group, mutable=False)
+                for i, group in enumerate(network.security_group_ids)
+            ]
+        else:
+            group = ec2.SecurityGroup(
+                self,
+                "SecurityGroup",
+                vpc=vpc,
+                description=f"smokejumper {plan.name}: admit it to the databases (5432/3306) and etcd (2379)",
+                allow_all_outbound=True,
+            )
+            groups = [group]
+        return vpc, subnets, groups
+
+    def _let_logs_use_the_key(self) -> None:
+        """CloudWatch Logs encrypts the functions' log groups with the plan's key, and only those."""
+        stack = Stack.of(self)
+        self.storage.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
+                actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+                resources=["*"],  # in a key policy, "*" is this key
+                conditions={
+                    "ArnLike": {
+                        "kms:EncryptionContext:aws:logs:arn": stack.format_arn(
+                            service="logs",
+                            resource="log-group",
+                            resource_name=f"/aws/lambda/smokejumper-{self.plan.name}-*",
+                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                        )
+                    }
+                },
+            )
+        )
+
+    # --- functions --------------------------------------------------------------------------
+
+    def _function(self, spec: FunctionSpec) -> lambda_.Function:
+        name = f"smokejumper-{self.plan.name}-{spec.name}"
+        log_group = logs.LogGroup(
+            self,
+            f"{spec.module}Logs",
+            log_group_name=f"/aws/lambda/{name}",
+            retention=LOG_RETENTION,
+            encryption_key=self.storage.key if self.plan.storage.creates_key else None,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        role = iam.Role(
+            self,
+            f"{spec.module}Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"smokejumper {self.plan.name} {spec.name}: {spec.description}",
+        )
+        # Its own log group only (AWSLambdaBasicExecutionRole would allow every log group).
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[f"{log_group.log_group_arn}:*"],
+            )
+        )
+        # ENIs in the plan's subnets: EC2 cannot scope these actions to resources (AWS's own
+        # AWSLambdaVPCAccessExecutionRole grants them on "*" too).
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "ec2:CreateNetworkInterface",
+                    "ec2:DescribeNetworkInterfaces",
+                    "ec2:DescribeSubnets",
+                    "ec2:DeleteNetworkInterface",
+                    "ec2:AssignPrivateIpAddresses",
+                    "ec2:UnassignPrivateIpAddresses",
+                ],
+                resources=["*"],
+            )
+        )
+        function = lambda_.Function(
+            self,
+            spec.module,
+            function_name=name,
+            description=f"smokejumper {self.plan.name}: {spec.description}",
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            handler=f"{spec.module}.handler",
+            code=self.code,
+            layers=[self.layer],
+            memory_size=spec.memory_mb,
+            timeout=spec.timeout,
+            role=role,
+            log_group=log_group,
+            vpc=self.vpc,
+            vpc_subnets=self.subnets,
+            security_groups=self.security_groups,
+            tracing=lambda_.Tracing.ACTIVE,
+            environment={
+                BUCKET_VARIABLE: self.storage.bucket.bucket_name,
+                KMS_KEY_VARIABLE: self.storage.key.key_arn,
+                "POWERTOOLS_SERVICE_NAME": f"smokejumper-{self.plan.name}",
+                "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+                "POWERTOOLS_LOG_LEVEL": "INFO",
+            },
+        )
+        acknowledge(
+            function,
+            "AwsSolutions-L1",
+            "Python 3.12 is the runtime the layer is built and tested for; it does not import on 3.13 "
+            "(pydantic-core and the COPY reader's extension are built per Python version)",
+        )
+        acknowledge(
+            role,
+            f"{IAM5}[Resource::*]",
+            "EC2's network-interface actions (a Lambda in a VPC needs them) and X-Ray's PutTraceSegments and "
+            "PutTelemetryRecords cannot be scoped to a resource; every other grant is scoped",
+        )
+        acknowledge(
+            role,
+            f"{IAM5}[Resource::<{self._logical_id(log_group)}.Arn>:*]",
+            "the log streams of this function's own log group, whose names Lambda chooses",
+        )
+        return function
+
+    def _logical_id(self, construct: Construct) -> str:
+        stack = Stack.of(self)
+        return str(stack.resolve(stack.get_logical_id(construct.node.default_child)))  # type: ignore[arg-type]
+
+    # --- grants ---------------------------------------------------------------------------------
+
+    def _prefix_arn(self, pattern: str) -> str:
+        return self.storage.bucket.arn_for_objects(f"{self.plan.name}/{pattern}")
+
+    def _grant_backup_item(self) -> None:
+        role = self.backup_item.role
+        assert role is not None
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:PutObject", "s3:AbortMultipartUpload"],
+                resources=[self._prefix_arn("runs/*")],
+            )
+        )
+        # SSE-KMS: a data key for each object, and Decrypt, which a multipart upload needs to complete.
+        self.storage.key.grant(role, "kms:GenerateDataKey", "kms:Decrypt")
+        self._acknowledge_runs_prefix(role, "writes the objects of its plan's runs, whose keys name the run")
+        arns = secret_arns(self.plan)
+        if arns:
+            role.add_to_principal_policy(iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"], resources=arns))
+
+    def _grant_commit_run(self) -> None:
+        role = self.commit_run.role
+        assert role is not None
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"],
+                resources=[self.storage.bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{self.plan.name}/*"]}},
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "s3:GetObject",
+                    "s3:PutObject",
+                    "s3:DeleteObject",
+                    "s3:GetObjectRetention",
+                    "s3:GetObjectLegalHold",
+                ],
+                resources=[self._prefix_arn("runs/*")],
+            )
+        )
+        self.storage.key.grant(role, "kms:GenerateDataKey", "kms:Decrypt")
+        self._acknowledge_runs_prefix(role, "reads, commits and prunes the runs of its own plan, and only those")
+
+    def _acknowledge_runs_prefix(self, role: iam.IRole, why: str) -> None:
+        bucket = self._logical_id(self.storage.bucket)
+        acknowledge(role, f"{IAM5}[Resource::<{bucket}.Arn>/{self.plan.name}/runs/*]", why)

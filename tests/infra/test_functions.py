@@ -1,0 +1,159 @@
+"""The backup functions as CloudFormation sees them: layer, network, and each role's exact grants."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from smokejumper.plan import Plan
+
+from infra.functions import BACKUP_ITEM, COMMIT_RUN, SPECS, START_RUN, _FunctionsCode, plan_json, secret_arns
+
+
+def render(value: Any) -> str:
+    """A resource value with CloudFormation functions written out: tokens as <Ref> / <GetAtt X.Arn>."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return separator.join(render(part) for part in parts)
+    if isinstance(value, dict) and "Ref" in value:
+        return f"<Ref {value['Ref']}>"
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        return f"<GetAtt {'.'.join(value['Fn::GetAtt'])}>"
+    return json.dumps(value, sort_keys=True)
+
+
+def function_ids(built) -> dict[str, str]:
+    """Function name (start-run, ...) -> logical id."""
+    return {name: built.logical_id(function) for name, function in built.stack.functions.functions.items()}
+
+
+def statements_of(built, function_name: str) -> list[dict[str, Any]]:
+    """Every statement of every policy attached to the function's role."""
+    role = built.stack.functions.functions[function_name].role
+    role_id = built.logical_id(role)
+    found = []
+    for policy in built.template.find_resources("AWS::IAM::Policy").values():
+        if {"Ref": role_id} in policy["Properties"]["Roles"]:
+            found += policy["Properties"]["PolicyDocument"]["Statement"]
+    assert not built.resource(role_id)["Properties"].get("ManagedPolicyArns"), "no AWS managed policies"
+    return found
+
+
+def grants(built, function_name: str) -> dict[str, set[str]]:
+    """action -> the resources it is granted on (rendered)."""
+    table: dict[str, set[str]] = {}
+    for statement in statements_of(built, function_name):
+        assert statement["Effect"] == "Allow"
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        for action in actions:
+            table.setdefault(action, set()).update(render(resource) for resource in resources)
+    return table
+
+
+def test_three_functions_on_the_layer_in_the_plans_subnets(example, example_plan: Plan):
+    functions = example.template.find_resources("AWS::Lambda::Function")
+    assert set(function_ids(example).values()) == set(functions)
+    layer_id = example.logical_id(example.stack.functions.layer)
+    for spec in SPECS:
+        properties = functions[function_ids(example)[spec.name]]["Properties"]
+        assert properties["Runtime"] == "python3.12"
+        assert properties["Architectures"] == ["x86_64"]
+        assert properties["Handler"] == f"{spec.module}.handler"
+        assert properties["Layers"] == [{"Ref": layer_id}]
+        assert (properties["MemorySize"], properties["Timeout"]) == (spec.memory_mb, spec.timeout.to_seconds())
+        assert properties["VpcConfig"]["SubnetIds"] == example_plan.network.subnet_ids
+        assert properties["VpcConfig"]["SecurityGroupIds"] == example_plan.network.security_group_ids
+        assert properties["TracingConfig"] == {"Mode": "Active"}
+        environment = properties["Environment"]["Variables"]
+        assert set(environment) >= {"SMOKEJUMPER_BUCKET", "SMOKEJUMPER_KMS_KEY_ID", "POWERTOOLS_SERVICE_NAME"}
+        assert not any("secret" in name.lower() or "password" in name.lower() for name in environment)
+
+
+def test_a_plan_without_security_groups_gets_one_open_outbound_only(fresh_app, stack_builder, example_plan: Plan):
+    from aws_cdk.assertions import Template
+
+    data = example_plan.model_dump()
+    data["network"]["security_group_ids"] = []
+    stack = stack_builder(fresh_app, Plan.model_validate(data))
+    template = Template.from_stack(stack)
+    groups = template.find_resources("AWS::EC2::SecurityGroup")
+    assert len(groups) == 1
+    [(group_id, group)] = groups.items()
+    assert "SecurityGroupIngress" not in group["Properties"]
+    assert group["Properties"]["SecurityGroupEgress"] == [
+        {"CidrIp": "0.0.0.0/0", "Description": "Allow all outbound traffic by default", "IpProtocol": "-1"}
+    ]
+    for function in template.find_resources("AWS::Lambda::Function").values():
+        assert function["Properties"]["VpcConfig"]["SecurityGroupIds"] == [{"Fn::GetAtt": [group_id, "GroupId"]}]
+
+
+def test_backup_item_writes_its_plans_runs_and_reads_only_the_plans_secrets(example, example_plan: Plan):
+    table = grants(example, BACKUP_ITEM.name)
+    s3 = {action: resources for action, resources in table.items() if action.startswith("s3:")}
+    assert set(s3) == {"s3:PutObject", "s3:AbortMultipartUpload"}
+    for resources in s3.values():
+        assert resources == {f"<GetAtt {example.bucket_id}.Arn>/cf-prod/runs/*"}
+    assert table["secretsmanager:GetSecretValue"] == set(secret_arns(example_plan))
+    assert [action for action in table if action.startswith("secretsmanager:")] == ["secretsmanager:GetSecretValue"]
+    # Every secret of the plan, and only those (credentials, CA bundles, etcd certificates).
+    assert len(secret_arns(example_plan)) == 8
+
+
+def test_commit_run_reads_lists_and_prunes_its_plans_prefix_only(example):
+    table = grants(example, COMMIT_RUN.name)
+    object_actions = {
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:DeleteObject",
+        "s3:GetObjectRetention",
+        "s3:GetObjectLegalHold",
+    }
+    s3 = {action for action in table if action.startswith("s3:")}
+    assert s3 == object_actions | {"s3:ListBucket"}
+    for action in object_actions:
+        assert table[action] == {f"<GetAtt {example.bucket_id}.Arn>/cf-prod/runs/*"}
+    [listing] = [s for s in statements_of(example, COMMIT_RUN.name) if s["Action"] == "s3:ListBucket"]
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["cf-prod/*"]}}
+    assert "s3:DeleteObjectVersion" not in table, "a stolen role must not destroy versions"
+    assert not any(action.startswith("secretsmanager:") for action in table)
+
+
+def test_start_run_reads_nothing(example):
+    table = grants(example, START_RUN.name)
+    assert not any(action.startswith(("s3:", "secretsmanager:", "kms:")) for action in table)
+
+
+@pytest.mark.parametrize("function_name", [spec.name for spec in SPECS])
+def test_wildcards_are_only_where_aws_allows_nothing_else(example, function_name):
+    for action, resources in grants(example, function_name).items():
+        if "*" in resources:
+            assert action.startswith(("ec2:", "xray:")), f"{action} on *"
+        for resource in resources:
+            if resource.startswith(f"<GetAtt {example.bucket_id}.Arn>/"):
+                assert resource.startswith(f"<GetAtt {example.bucket_id}.Arn>/cf-prod/"), resource
+
+
+def test_each_function_logs_to_its_own_log_group_kept_a_year(example, plain):
+    for built, encrypted in ((example, True), (plain, False)):
+        groups = built.template.find_resources("AWS::Logs::LogGroup")
+        names = {group["Properties"]["LogGroupName"] for group in groups.values()}
+        plan = built.stack.plan.name
+        assert names == {f"/aws/lambda/smokejumper-{plan}-{spec.name}" for spec in SPECS}
+        for group in groups.values():
+            assert group["Properties"]["RetentionInDays"] == 365
+            assert ("KmsKeyId" in group["Properties"]) is encrypted
+        for spec in SPECS:
+            [logs] = [s for s in statements_of(built, spec.name) if s["Action"][0].startswith("logs:")]
+            assert render(logs["Resource"]).endswith(":*")
+
+
+def test_the_code_asset_is_the_handlers_and_the_plan(example_plan: Plan, tmp_path: Path):
+    assert _FunctionsCode(plan_json(example_plan)).try_bundle(str(tmp_path), None) is True
+    handlers = {path.name for path in tmp_path.glob("*.py")}
+    assert {f"{spec.module}.py" for spec in SPECS} <= handlers
+    assert Plan.model_validate_json((tmp_path / "plan.json").read_text()) == example_plan
