@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+import pymysql
+
 from smokejumper.artifact import ArtifactWriter
 from smokejumper.errors import UsageError
-from smokejumper.sources.base import BackupResult, DatabaseRestore, Progress
+from smokejumper.sources.base import DatabaseRestore, Progress
+from smokejumper.sources.database import DatabaseSource
 from smokejumper.sources.dsn import DatabaseTarget
 from smokejumper.sources.mysql.connection import connect
 from smokejumper.sources.mysql.dump import DumpOptions, dump_database
@@ -15,35 +18,39 @@ from smokejumper.sources.results import RestoreSummary
 from smokejumper.store import Store
 
 
-def _mysql(target: DatabaseTarget) -> DatabaseTarget:
-    if target.engine != "mysql":
-        raise UsageError(f"{target.redacted()} is not a MySQL database", hint="use the postgres source for it")
-    return target
-
-
-class MysqlSource:
+class MysqlSource(DatabaseSource):
     engine: ClassVar[str] = "mysql"
-    component: ClassVar[str] = "databases"
 
-    def __init__(self, *, options: DumpOptions | None = None) -> None:
-        self.options = options or DumpOptions()
+    def default_options(self) -> DumpOptions:
+        return DumpOptions()
 
-    def backup(
+    def connect(self, target: DatabaseTarget) -> pymysql.connections.Connection:
+        return connect(target)
+
+    def dump(
         self,
+        connection: pymysql.connections.Connection,
+        writer: ArtifactWriter,
         target: DatabaseTarget,
+        on_progress: Progress | None,
+    ) -> None:
+        dump_database(connection, writer, options=self.options, on_table=on_progress)
+
+    def restore_into(
+        self,
         store: Store,
         artifact_dir: str,
-        *,
-        name: str,
-        on_progress: Progress | None = None,
-    ) -> BackupResult:
-        connection = connect(_mysql(target))
-        try:
-            writer = ArtifactWriter(store, artifact_dir, engine=self.engine, name=name)
-            dump_database(connection, writer, options=self.options, on_table=on_progress)
-        finally:
-            connection.close()
-        return BackupResult.of(writer)
+        connection: pymysql.connections.Connection,
+        request: DatabaseRestore,
+        on_progress: Progress | None,
+    ) -> RestoreSummary:
+        return restore_database(
+            store.child(artifact_dir) if artifact_dir else store,
+            connection,
+            tables=list(request.tables) or None,
+            clean=request.clean,
+            on_frame=on_progress,
+        )
 
     def restore(
         self,
@@ -58,14 +65,4 @@ class MysqlSource:
                 "--no-owner and --no-privileges are PostgreSQL options",
                 hint="a MySQL dump keeps DEFINERs only when taken with --definers",
             )
-        connection = connect(_mysql(request.target))
-        try:
-            return restore_database(
-                store.child(artifact_dir) if artifact_dir else store,
-                connection,
-                tables=list(request.tables) or None,
-                clean=request.clean,
-                on_frame=on_progress,
-            )
-        finally:
-            connection.close()
+        return super().restore(store, artifact_dir, request, on_progress=on_progress)
