@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -201,3 +202,38 @@ def test_a_failed_item_fails_the_run_and_the_others_are_kept(
     )
     assert latest.returncode == 1
     assert "no successful run" in latest.stderr
+
+
+def test_a_tls_etcd_from_its_secret_and_no_key_material_in_the_output(tmp_path: Path) -> None:
+    from tests.support.etcd_tls import make_pki, start_etcd
+
+    pki = make_pki(tmp_path / "pki")
+    key_directories = set(Path(tempfile.gettempdir()).glob("smokejumper-etcd-tls-*"))
+    secret = {"ca": pki.ca.read_text(), "cert": pki.client.cert.read_text(), "key": pki.client.key.read_text()}
+    key_body = secret["key"].splitlines()[1]  # a line of the private key itself
+    with start_etcd(
+        tmp_path / "etcd", pki=pki, extra_args=("--heartbeat-interval=10", "--election-timeout=100")
+    ) as etcd:
+        etcd.etcdctl("put", "/registry/secrets/default/token", "s3cr3t")
+        document = plan_document(
+            "local-tls",
+            databases=[],
+            etcd=[{"name": "k8s", "endpoints": [etcd.client_url], "tls_secret_arn": ARN.format("etcd")}],
+        )
+        document.pop("databases")
+        plan, secrets_file = write_files(tmp_path, document, {ARN.format("etcd"): secret})
+        result = backup_run(plan, tmp_path / "store", secrets_file, "--json")
+    assert result.returncode == 0, result.stderr
+    output = result.stdout + result.stderr
+    assert key_body not in output
+    assert "PRIVATE KEY" not in output
+    [artifact] = json.loads(result.stdout)["artifacts"]
+    record, _digest = read_artifact_record(
+        open_store(str(tmp_path / "store")), f"runs/{json.loads(result.stdout)['run_id']}/etcd/k8s"
+    )
+    assert record.source["tls"] is True
+    assert artifact["status"] == "succeeded"
+    stored = b"".join(path.read_bytes() for path in (tmp_path / "store").rglob("*") if path.is_file())
+    assert key_body.encode() not in stored, "the client key is used, never stored"
+    left = set(Path(tempfile.gettempdir()).glob("smokejumper-etcd-tls-*")) - key_directories
+    assert not left, "the key's temporary files are gone"
