@@ -9,9 +9,14 @@ A plan with mistakes stops here with every problem and its line, not a traceback
 
 from __future__ import annotations
 
+import os
 import sys
 
-import aws_cdk as cdk
+# jsii prints a Node end-of-life banner at every start: Node 20 is what these machines have and it
+# works (the CDK CLI pins aws-cdk in package.json); the banner only buries real messages.
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+import aws_cdk as cdk  # after the variable above, which jsii reads when it starts
 from smokejumper.plan import Plan, PlanError, load_plan
 
 from infra.nag import add_nag_checks

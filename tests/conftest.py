@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
+# Set before anything imports aws_cdk (as app.py does): jsii's Node end-of-life banner buries test output.
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -33,6 +34,26 @@ def store_with_runs(tmp_path):
     good = write_run(store, started=datetime(2026, 11, 24, 2, 0, tzinfo=UTC))
     failed = write_run(store, started=datetime(2026, 11, 25, 2, 0, tzinfo=UTC), failed=("uaadb",))
     return store, good, failed
+
+
+def test_a_run_id_is_never_cut_in_a_narrow_terminal(store_with_runs):
+    store, good, failed = store_with_runs
+    environment = {**os.environ, "COLUMNS": "100", "NO_COLOR": "1"}
+    listed = subprocess.run(
+        [str(SMOKEJUMPER), "runs", "list", "--store", store.url], capture_output=True, text=True, env=environment
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert good.run_id in listed.stdout
+    assert failed.run_id in listed.stdout
+
+
+def test_the_cdk_app_starts_without_nodes_end_of_life_banner():
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("JSII_")}
+    started = subprocess.run(
+        [sys.executable, "-c", "import app"], capture_output=True, text=True, cwd=REPO, env=environment, timeout=120
+    )
+    assert started.returncode == 0, started.stderr
+    assert "end-of-life" not in started.stderr + started.stdout
 
 
 def test_help_teaches_with_examples():
@@ -164,6 +185,12 @@ def test_demo_runs_end_to_end(tmp_path):
     listed = json.loads(run("runs", "list", "--store", str(local), "--json").stdout)
     assert [run["status"] for run in listed["runs"]] == ["failed", "succeeded"], "the demo leaves runs to explore"
     assert run("verify", str(tmp_path / "demo" / "tampered")).returncode == 3
+    # The commands the demo suggests work as printed, from where it ran (not only inside `make`).
+    suggested = [shlex.split(line) for line in result.stdout.splitlines() if "--store " + local.as_uri() in line]
+    assert len(suggested) == 2, result.stdout
+    for command in suggested:
+        ran = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
+        assert ran.returncode == 0, ran.stderr
 
 
 def test_backup_and_restore_postgres_with_the_cli(pg_database, tmp_path):

@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -194,10 +195,23 @@ def run_demo(
     if tampered.ok:
         raise AssertionError("verify accepted a tampered artifact")
 
+    command = runnable_command()
     console.print("\n[bold green]Demo complete.[/] Try:")
-    console.print(f"   smokejumper runs list --store {local.url}", markup=False)
-    console.print(f"   smokejumper runs show {runs[0].run_id} --store {local.url}", markup=False)
-    console.print(f"   smokejumper verify {tampered_root.as_uri()}", markup=False)
+    console.print(f"   {command} runs list --store {local.url}", markup=False)
+    console.print(f"   {command} runs show {runs[0].run_id} --store {local.url}", markup=False)
+    console.print(f"   {command} verify {tampered_root.as_uri()}", markup=False)
+
+
+def runnable_command() -> str:
+    """How to run this `smokejumper` from where the user is: `make demo` puts .venv/bin on its own PATH only."""
+    executable = Path(sys.executable).with_name("smokejumper")
+    if not executable.exists():
+        return "smokejumper"
+    try:
+        return str(executable.relative_to(Path.cwd()))
+    except ValueError:
+        found = shutil.which("smokejumper")
+        return "smokejumper" if found and Path(found).resolve() == executable.resolve() else str(executable)
 
 
 def _policy(plan: Plan) -> str:

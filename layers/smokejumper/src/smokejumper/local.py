@@ -33,7 +33,7 @@ def emulated_aws(region: str = DEFAULT_REGION) -> Iterator[boto3.Session]:
     except ImportError as exc:
         raise SmokejumperError(
             "the embedded mode needs moto, which is not installed",
-            hint="run `make setup` in the repository, or pip install 'smokejumper[local]'",
+            hint="run `make setup` in the repository (moto is pinned in requirements.txt)",
         ) from exc
     saved = {name: os.environ.get(name) for name in (*_FAKE_ENV, *_CLEARED_ENV)}
     try:

@@ -77,7 +77,13 @@ def runs_list(store_url: str, as_json: bool) -> None:
 
         table = Table(title=escape(f"runs in {store.url}"), title_justify="left")
         for column in ("run", "status", "trigger", "started (UTC)", "took", "artifacts", "size"):
-            table.add_column(column, justify="right" if column in ("artifacts", "size", "took") else "left")
+            # A run id is what people copy: never cut or wrapped, whatever the terminal's width.
+            table.add_column(
+                column,
+                justify="right" if column in ("artifacts", "size", "took") else "left",
+                no_wrap=column in ("run", "started (UTC)"),
+                min_width=len(scan.runs[0].run_id) if column == "run" else None,
+            )
         for run in scan.runs:
             failed = sum(ref.status != "succeeded" for ref in run.artifacts)
             status = "[green]succeeded[/]" if run.status == "succeeded" else f"[red]failed[/] ({failed} failed)"
