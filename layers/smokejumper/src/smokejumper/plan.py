@@ -658,11 +658,12 @@ def _repeats(field: str, values: list[str]) -> Iterator[InitErrorDetails]:
         first_seen.setdefault(value, index)
 
 
-_COMPONENTS = {"etcd": "etcd clusters", "databases": "databases", "volumes": "volume selectors"}
+# The plan's sections a run backs up, and what each one lists.
+COMPONENT_SECTIONS = {"etcd": "etcd clusters", "databases": "databases", "volumes": "volume selectors"}
 
 
 def _cross_section_problems(data: Mapping[str, Any]) -> Iterator[InitErrorDetails]:
-    configured = {key: data.get(key) for key in _COMPONENTS if isinstance(data.get(key), list) and data.get(key)}
+    configured = {key: data.get(key) for key in COMPONENT_SECTIONS if isinstance(data.get(key), list) and data.get(key)}
     if not configured:
         yield _problem((), "nothing to back up: list etcd clusters, databases or volumes", None)
     for key, items in configured.items():
@@ -684,7 +685,7 @@ def _cross_section_problems(data: Mapping[str, Any]) -> Iterator[InitErrorDetail
         if schedules is None or (isinstance(schedules, Mapping) and schedules.get(key) is None):
             yield _problem(
                 ("schedules", key),
-                f"missing: {_COMPONENTS[key]} are listed ({len(items)}) but have no schedule",
+                f"missing: {COMPONENT_SECTIONS[key]} are listed ({len(items)}) but have no schedule",
                 None,
                 hint=f"add schedules.{key}: {{cron: 'cron(0 2 * * ? *)', time_zone: UTC}}",
             )

@@ -51,15 +51,13 @@ from smokejumper.catalog import (
 from smokejumper.deadline import Deadline, TimeLimitedStore
 from smokejumper.errors import ObjectLockedError, SmokejumperError, UsageError
 from smokejumper.failures import describe, error_type_of
-from smokejumper.plan import Plan
+from smokejumper.plan import COMPONENT_SECTIONS, Plan
 from smokejumper.retention import decide
 from smokejumper.secrets import Secrets
 from smokejumper.sources.base import Progress, source_for
 from smokejumper.store import Store, join_key
 
-Component = Literal["etcd", "databases", "volumes"]
-COMPONENTS: tuple[str, ...] = ("etcd", "databases", "volumes")
-_SECTIONS = {"etcd": "etcd clusters", "databases": "databases", "volumes": "volume selectors"}
+COMPONENTS: tuple[str, ...] = tuple(COMPONENT_SECTIONS)
 
 
 @dataclass(frozen=True)
@@ -171,7 +169,7 @@ def _resolve(plan: Plan, item: RunItem, secrets: Secrets) -> Any:
         if database is not None:
             return database_target(database, secrets)
     raise UsageError(
-        f"plan {plan.name} has no {_SECTIONS.get(item.component, item.component)} item {item.name!r}",
+        f"plan {plan.name} has no {COMPONENT_SECTIONS.get(item.component, item.component)} item {item.name!r}",
         hint="the run was started from another version of the plan: start a new run",
     )
 

@@ -34,10 +34,10 @@ def etcd() -> None:
 
 def _is_artifact(url: str) -> bool:
     """Whether `url` is an artifact directory (rather than a snapshot file on this machine)."""
-    if urlsplit(url).scheme not in ("", "file"):
+    parts = urlsplit(url)
+    if parts.scheme not in ("", "file"):
         return True
-    path = Path(urlsplit(url).path if urlsplit(url).scheme == "file" else url).expanduser()
-    return path.is_dir()
+    return Path(parts.path if parts.scheme == "file" else url).expanduser().is_dir()
 
 
 @contextmanager
@@ -303,30 +303,22 @@ def restore_kit(
     """
     from smokejumper.sources.base import EtcdRestore, source_for
     from smokejumper.sources.etcd.offline import check_new_directory, fetch_snapshot, scratch_directory
-    from smokejumper.sources.etcd.restore_kit import check_members, parse_member, write_restore_kit
+    from smokejumper.sources.etcd.restore_kit import check_members, parse_member
+    from smokejumper.sources.etcd.source import restore_kit_from
 
     members = [parse_member(spec) for spec in member_specs]
     check_members(members)  # all of this before a long download
     check_new_directory(out_dir)
     request = EtcdRestore(tuple(members), out_dir, data_dir, bump_revision, cluster_token, {"from": from_url})
-    if _is_artifact(from_url):
-        with byte_progress("fetching", 0, enabled=not as_json) as advance:
+    with byte_progress("fetching", 0, enabled=not as_json) as advance:
+        if _is_artifact(from_url):
             kit = source_for("etcd").restore(
                 open_store(from_url), "", request, on_progress=lambda _what, _rows, size: advance(size)
             )
-    else:
-        # A plain snapshot file (etcdctl's, or a snapshot.db.zst): no artifact record to go with it.
-        with scratch_directory() as scratch:
-            fetched = fetch_snapshot(from_url, Path(scratch))
-            kit = write_restore_kit(
-                fetched.path,
-                members,
-                out_dir,
-                data_dir=data_dir,
-                bump_revision=bump_revision,
-                cluster_token=cluster_token,
-                source=request.source,
-            )
+        else:
+            # A plain snapshot file (etcdctl's, or a snapshot.db.zst): no artifact record goes with it.
+            with scratch_directory() as scratch:
+                kit = restore_kit_from(fetch_snapshot(from_url, Path(scratch), progress=advance), request)
     for warning in kit.warnings:
         err.print(f"[yellow]warning:[/] {escape(warning)}")
     if as_json:

@@ -7,6 +7,7 @@ from an artifact directory.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
 from smokejumper.artifact import ArtifactWriter
@@ -19,7 +20,7 @@ from smokejumper.store import Store
 _ENGINE_NAMES = {"postgres": "PostgreSQL", "mysql": "MySQL"}
 
 
-class DatabaseSource:
+class DatabaseSource(ABC):
     """A source whose target is a database server (sources.base.Source)."""
 
     engine: ClassVar[str]
@@ -30,21 +31,21 @@ class DatabaseSource:
 
     # --- what each engine supplies -----------------------------------------------------------
 
-    def default_options(self) -> Any:
-        raise NotImplementedError
+    @abstractmethod
+    def default_options(self) -> Any: ...
 
-    def connect(self, target: DatabaseTarget) -> Any:
-        raise NotImplementedError
+    @abstractmethod
+    def connect(self, target: DatabaseTarget) -> Any: ...
 
+    @abstractmethod
     def dump(
         self, connection: Any, writer: ArtifactWriter, target: DatabaseTarget, on_progress: Progress | None
-    ) -> None:
-        raise NotImplementedError
+    ) -> None: ...
 
+    @abstractmethod
     def restore_into(
         self, store: Store, artifact_dir: str, connection: Any, request: DatabaseRestore, on_progress: Progress | None
-    ) -> RestoreSummary:
-        raise NotImplementedError
+    ) -> RestoreSummary: ...
 
     # --- the protocol ---------------------------------------------------------------------------
 

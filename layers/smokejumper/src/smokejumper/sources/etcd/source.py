@@ -10,7 +10,7 @@ from smokejumper.artifact import ArtifactWriter
 from smokejumper.sources.base import BackupResult, EtcdRestore, Progress
 from smokejumper.sources.etcd.client import EtcdEndpoint
 from smokejumper.sources.etcd.credentials import endpoints_from_secret
-from smokejumper.sources.etcd.offline import fetch_artifact_snapshot, scratch_directory
+from smokejumper.sources.etcd.offline import FetchedSnapshot, fetch_artifact_snapshot, scratch_directory
 from smokejumper.sources.etcd.restore_kit import RestoreKit, write_restore_kit
 from smokejumper.sources.etcd.snapshot import backup_etcd
 from smokejumper.store import Store
@@ -77,20 +77,25 @@ class EtcdSource:
                 Path(scratch),
                 progress=(lambda size: on_progress("fetching", 0, size)) if on_progress else None,
             )
-            source = dict(request.source)
-            if fetched.record is not None:
-                source |= {
-                    "cluster": fetched.record.name,
-                    "taken at": fetched.record.snapshot_point.get("taken_at"),
-                    "cluster id": fetched.record.source.get("cluster_id"),
-                }
-            # Checks the trailer and reads every page before it writes anything.
-            return write_restore_kit(
-                fetched.path,
-                list(request.members),
-                request.out,
-                data_dir=request.data_dir,
-                bump_revision=request.bump_revision,
-                cluster_token=request.cluster_token,
-                source=source,
-            )
+            return restore_kit_from(fetched, request)
+
+
+def restore_kit_from(fetched: FetchedSnapshot, request: EtcdRestore) -> RestoreKit:
+    """The kit for a snapshot on local disk; what its artifact record says of it goes into kit.json."""
+    source = dict(request.source)
+    if fetched.record is not None:
+        source |= {
+            "cluster": fetched.record.name,
+            "taken at": fetched.record.snapshot_point.get("taken_at"),
+            "cluster id": fetched.record.source.get("cluster_id"),
+        }
+    # Checks the trailer and reads every page before it writes anything.
+    return write_restore_kit(
+        fetched.path,
+        list(request.members),
+        request.out,
+        data_dir=request.data_dir,
+        bump_revision=request.bump_revision,
+        cluster_token=request.cluster_token,
+        source=source,
+    )

@@ -44,6 +44,11 @@ class MysqlSource(DatabaseSource):
         request: DatabaseRestore,
         on_progress: Progress | None,
     ) -> RestoreSummary:
+        if request.no_owner or request.no_privileges:
+            raise UsageError(
+                "--no-owner and --no-privileges are PostgreSQL options",
+                hint="a MySQL dump keeps DEFINERs only when taken with --definers",
+            )
         return restore_database(
             store.child(artifact_dir) if artifact_dir else store,
             connection,
@@ -51,18 +56,3 @@ class MysqlSource(DatabaseSource):
             clean=request.clean,
             on_frame=on_progress,
         )
-
-    def restore(
-        self,
-        store: Store,
-        artifact_dir: str,
-        request: DatabaseRestore,
-        *,
-        on_progress: Progress | None = None,
-    ) -> RestoreSummary:
-        if request.no_owner or request.no_privileges:
-            raise UsageError(
-                "--no-owner and --no-privileges are PostgreSQL options",
-                hint="a MySQL dump keeps DEFINERs only when taken with --definers",
-            )
-        return super().restore(store, artifact_dir, request, on_progress=on_progress)
