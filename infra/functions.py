@@ -284,12 +284,12 @@ class BackupFunctions(Construct):
         )
         acknowledge(
             role,
-            f"{IAM5}[Resource::<{self._logical_id(log_group)}.Arn>:*]",
+            f"{IAM5}[Resource::<{self.logical_id(log_group)}.Arn>:*]",
             "the log streams of this function's own log group, whose names Lambda chooses",
         )
         return function
 
-    def _logical_id(self, construct: Construct) -> str:
+    def logical_id(self, construct: Construct) -> str:
         stack = Stack.of(self)
         return str(stack.resolve(stack.get_logical_id(construct.node.default_child)))  # type: ignore[arg-type]
 
@@ -340,5 +340,5 @@ class BackupFunctions(Construct):
         self._acknowledge_runs_prefix(role, "reads, commits and prunes the runs of its own plan, and only those")
 
     def _acknowledge_runs_prefix(self, role: iam.IRole, why: str) -> None:
-        bucket = self._logical_id(self.storage.bucket)
+        bucket = self.logical_id(self.storage.bucket)
         acknowledge(role, f"{IAM5}[Resource::<{bucket}.Arn>/{self.plan.name}/runs/*]", why)

@@ -9,7 +9,9 @@ from constructs import Construct
 from smokejumper.plan import Plan
 
 from infra.functions import BackupFunctions
+from infra.notifications import BackupTopic
 from infra.storage import BackupStorage
+from infra.workflow import BackupWorkflow
 
 
 def stack_name(plan: Plan) -> str:
@@ -18,7 +20,7 @@ def stack_name(plan: Plan) -> str:
 
 
 class SmokejumperStack(Stack):
-    """Everything one backup plan needs. So far: where backups are stored, and the functions that make them."""
+    """Everything one backup plan needs. Its bucket, functions, workflow, triggers and alarms."""
 
     def __init__(self, scope: Construct, construct_id: str, *, plan: Plan, **kwargs: Any) -> None:
         kwargs.setdefault("description", f"smokejumper backups of plan {plan.name}")
@@ -28,6 +30,15 @@ class SmokejumperStack(Stack):
 
         self.storage = BackupStorage(self, "Storage", plan_name=plan.name, storage=plan.storage)
         self.functions = BackupFunctions(self, "Functions", plan=plan, storage=self.storage)
+        self.notifications = BackupTopic(self, "Notifications", plan=plan, key=self.storage.key)
+        self.workflow = BackupWorkflow(self, "Workflow", plan=plan, functions=self.functions, topic=self.notifications)
 
         CfnOutput(self, "BucketName", value=self.storage.bucket.bucket_name, description="backup bucket")
         CfnOutput(self, "KeyArn", value=self.storage.key.key_arn, description="KMS key of the backup bucket")
+        CfnOutput(
+            self,
+            "BackupStateMachineArn",
+            value=self.workflow.state_machine.state_machine_arn,
+            description="start a backup run: aws stepfunctions start-execution --state-machine-arn ...",
+        )
+        CfnOutput(self, "TopicArn", value=self.notifications.topic.topic_arn, description="failure notifications")

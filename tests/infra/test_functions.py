@@ -143,7 +143,8 @@ def test_each_function_logs_to_its_own_log_group_kept_a_year(example, plain):
         groups = built.template.find_resources("AWS::Logs::LogGroup")
         names = {group["Properties"]["LogGroupName"] for group in groups.values()}
         plan = built.stack.plan.name
-        assert names == {f"/aws/lambda/smokejumper-{plan}-{spec.name}" for spec in SPECS}
+        functions = {f"/aws/lambda/smokejumper-{plan}-{spec.name}" for spec in SPECS}
+        assert names == functions | {f"/aws/vendedlogs/states/smokejumper-{plan}-backup"}  # + the state machine's
         for group in groups.values():
             assert group["Properties"]["RetentionInDays"] == 365
             assert ("KmsKeyId" in group["Properties"]) is encrypted

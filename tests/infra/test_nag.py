@@ -30,6 +30,13 @@ for _name, _hash in _LOG_HASHES.items():
     ACKNOWLEDGED[f"Functions{_name}Role"] = _rules
     ACKNOWLEDGED[f"Functions{_name}RoleDefaultPolicy"] = _rules
     ACKNOWLEDGED[f"Functions{_name}"] = ["AwsSolutions-L1"]
+# The state machine's role: log delivery and X-Ray on "*", and each function with its versions (ARN:*).
+_INVOKE = "AwsSolutions-IAM5[Resource::<Functions{name}{hash}.Arn>:*]"
+_FUNCTION_HASHES = {"startrun": "83A5C8AF", "backupitem": "99ED7774", "commitrun": "BB756E46"}
+_MACHINE = [*_WILDCARDS, *(_INVOKE.format(name=name, hash=hash_) for name, hash_ in _FUNCTION_HASHES.items())]
+ACKNOWLEDGED["WorkflowStateMachineRole"] = _MACHINE
+ACKNOWLEDGED["WorkflowStateMachineRoleDefaultPolicy"] = _MACHINE
+ACKNOWLEDGED["WorkflowLeases"] = ["AwsSolutions-DDB3"]  # a lease table has nothing to recover
 
 
 def findings(scope):

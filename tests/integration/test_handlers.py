@@ -135,15 +135,22 @@ def invoke(handler: Any, event: dict[str, Any], context: FakeContext | None = No
         return {"Error": type(exc).__name__, "Cause": json.dumps(cause)}
 
 
+def all_work(started: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every Map input of a started run, component after component (the order of the Parallel's branches)."""
+    return [work for component in started["work"].values() for work in component]
+
+
 def test_a_run_through_the_three_handlers(
     deployed: Deployed, lambda_logs: io.StringIO, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    started = invoke(start_run.handler, {"components": ["etcd", "databases"], "reason": "before upgrade"})["output"]
-    assert [work["item"]["name"] for work in started["work"]] == ["k8s", "ccdb", "gone", "credhub", "credhub-old"]
+    started = invoke(start_run.handler, {"request": {"components": ["etcd", "databases"], "reason": "before upgrade"}})[
+        "output"
+    ]
+    assert [work["item"]["name"] for work in all_work(started)] == ["k8s", "ccdb", "gone", "credhub", "credhub-old"]
     assert started["reason"] == "before upgrade"
 
     results = []
-    for work in started["work"]:
+    for work in all_work(started):
         outcome = invoke(backup_item.handler, work)
         if "output" in outcome:
             results.append(outcome["output"])
@@ -196,19 +203,19 @@ def test_a_run_through_the_three_handlers(
 
 
 def test_bad_input_is_invalid_input(deployed: Deployed) -> None:
-    assert invoke(start_run.handler, {"items": ["ccbd"]})["Error"] == "InvalidInput"
-    assert invoke(start_run.handler, {"components": ["database"]})["Error"] == "InvalidInput"
+    assert invoke(start_run.handler, {"request": {"items": ["ccbd"]}})["Error"] == "InvalidInput"
+    assert invoke(start_run.handler, {"request": {"components": ["database"]}})["Error"] == "InvalidInput"
     malformed = invoke(backup_item.handler, {"ticket": {"plan": "cf-test"}})
     assert malformed["Error"] == "InvalidInput"
     assert "malformed BackupItemEvent" in json.loads(malformed["Cause"])["errorMessage"]
-    started = invoke(start_run.handler, {"items": ["ccdb"]})["output"]
-    other_plan = {**started["work"][0], "ticket": {**started["work"][0]["ticket"], "plan": "another"}}
+    started = invoke(start_run.handler, {"request": {"items": ["ccdb"]}})["output"]
+    other_plan = {**all_work(started)[0], "ticket": {**all_work(started)[0]["ticket"], "plan": "another"}}
     assert invoke(backup_item.handler, other_plan)["Error"] == "InvalidInput"
 
 
 def test_a_handler_near_its_time_limit_stops_and_leaves_nothing(deployed: Deployed) -> None:
-    started = invoke(start_run.handler, {"items": ["ccdb"]})["output"]
-    outcome = invoke(backup_item.handler, started["work"][0], FakeContext(seconds_left=8))
+    started = invoke(start_run.handler, {"request": {"items": ["ccdb"]}})["output"]
+    outcome = invoke(backup_item.handler, all_work(started)[0], FakeContext(seconds_left=8))
     assert outcome["Error"] == "WouldExceedTimeLimit"
     assert "nothing was kept" in json.loads(outcome["Cause"])["errorMessage"]
     listed = deployed.s3.list_objects_v2(Bucket=deployed.bucket, Prefix="cf-test/")

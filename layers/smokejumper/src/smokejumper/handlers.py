@@ -23,19 +23,21 @@ import os
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from smokejumper.catalog import ArtifactRef, RunManifest
 from smokejumper.deadline import Deadline
-from smokejumper.failures import ERROR_TYPES, describe, error_type_of
+from smokejumper.errors import UsageError
+from smokejumper.failures import ERROR_TYPES, BackupInProgress, describe, error_type_of
+from smokejumper.locks import LOCK_TABLE_VARIABLE, BusyItem, DynamoDbLocks, run_time_limit
 from smokejumper.plan import Plan
-from smokejumper.runs import RunItem, RunTicket, backup_item, commit_run, failed_ref, prune, start_run
+from smokejumper.runs import COMPONENTS, RunItem, RunTicket, backup_item, commit_run, failed_ref, prune, start_run
 from smokejumper.secrets import SecretsManagerSecrets
 from smokejumper.store import Store, open_store
 
@@ -58,12 +60,20 @@ class _Event(BaseModel):
 
 
 class StartRunEvent(_Event):
-    """What starts a run: every part optional (default: every component of the plan)."""
+    """What starts a run (the workflow's input): every part optional (default: every component of the plan)."""
 
     components: list[Literal["etcd", "databases", "volumes"]] = Field(default_factory=list)
     items: list[str] = Field(default_factory=list, description="item names of the plan")
     reason: str = Field(default="", max_length=500)
     trigger: str = Field(default="manual", max_length=64, description="schedule, event, manual, ...")
+    plan: str | None = Field(default=None, description="when given, the plan the request is meant for")
+
+
+class WorkflowStart(_Event):
+    """What the start step receives: the execution's input as the request, and the execution that holds the leases."""
+
+    request: StartRunEvent = Field(default_factory=StartRunEvent)
+    execution: str = Field(default="", max_length=2048, description="the execution's ARN ($$.Execution.Id)")
 
 
 class ItemModel(_Event):
@@ -123,8 +133,18 @@ class ItemResult(_Event):
 
 class CommitRunEvent(_Event):
     ticket: TicketModel
+    # The workflow's Parallel gives one list per component; a flat list is taken as it is.
     results: list[ItemResult]
     reason: str = ""
+    execution: str = ""
+    skipped: list[dict[str, str]] = Field(default_factory=list, description="items left out: another run has them")
+
+    @field_validator("results", mode="before")
+    @classmethod
+    def _flatten(cls, value: Any) -> Any:
+        if isinstance(value, list) and all(isinstance(entry, list) for entry in value):
+            return [result for branch in value for result in branch]
+        return value
 
 
 # --- errors Step Functions can tell apart ------------------------------------------------------
@@ -154,9 +174,13 @@ class Environment:
     plan: Plan
     bucket: str
     kms_key_id: str | None
+    lock_table: str | None = None  # the workflow's leases (locks.py); none outside the workflow
 
     def store(self, s3_client: Any = None) -> Store:
         return open_store(f"s3://{self.bucket}/{self.plan.name}", s3_client=s3_client, kms_key_id=self.kms_key_id)
+
+    def locks(self) -> DynamoDbLocks | None:
+        return DynamoDbLocks(self.lock_table) if self.lock_table else None
 
 
 @cache
@@ -165,7 +189,12 @@ def environment() -> Environment:
     task_root = Path(os.environ.get("LAMBDA_TASK_ROOT", "."))
     plan_file = Path(os.environ.get(PLAN_FILE_VARIABLE) or task_root / PLAN_FILE)
     plan = Plan.model_validate_json(plan_file.read_text(encoding="utf-8"))
-    return Environment(plan, os.environ[BUCKET_VARIABLE], os.environ.get(KMS_KEY_VARIABLE) or None)
+    return Environment(
+        plan,
+        os.environ[BUCKET_VARIABLE],
+        os.environ.get(KMS_KEY_VARIABLE) or None,
+        os.environ.get(LOCK_TABLE_VARIABLE) or None,
+    )
 
 
 @cache
@@ -180,19 +209,42 @@ def s3_client() -> Any:
 # --- the three steps -------------------------------------------------------------------------------
 
 
-def start(event: StartRunEvent, env: Environment, *, now: datetime | None = None) -> dict[str, Any]:
-    """A new run: its ticket (for the commit), and one Map input per item (each with the run, without the items)."""
+def start(
+    event: WorkflowStart, env: Environment, *, locks: DynamoDbLocks | None = None, now: datetime | None = None
+) -> dict[str, Any]:
+    """A new run: its ticket (for the commit), and per component one Map input per item it holds a lease on.
+
+    An item another execution is backing up is left out and listed in `skipped` with that run's id; when
+    every item is, the start fails with BackupInProgress, naming the runs that hold them.
+    """
+    request = event.request
     try:
-        ticket = start_run(env.plan, components=event.components, names=event.items, trigger=event.trigger, now=now)
+        if request.plan is not None and request.plan != env.plan.name:
+            raise UsageError(f"the request is for plan {request.plan!r}; this workflow backs up {env.plan.name!r}")
+        ticket = start_run(
+            env.plan, components=request.components, names=request.items, trigger=request.trigger, now=now
+        )
+        busy: list[BusyItem] = []
+        if locks is not None:
+            owner = event.execution or ticket.run_id
+            taken, busy = locks.acquire(ticket, owner=owner, limit=run_time_limit(env.plan), now=now)
+            if not taken:
+                raise BackupInProgress("nothing started: " + "; ".join(item.reason() for item in busy))
+            ticket = replace(ticket, items=tuple(taken))
     except Exception as exc:
         raise typed(exc) from exc
     document = ticket.to_json()
     slim = {key: value for key, value in document.items() if key != "items"}
     return {
         "run_id": ticket.run_id,
-        "reason": event.reason,
+        "reason": request.reason,
+        "execution": event.execution,
         "ticket": document,  # what the commit takes
-        "work": [{"ticket": slim, "item": item} for item in document["items"]],
+        "work": {
+            component: [{"ticket": slim, "item": item} for item in document["items"] if item["component"] == component]
+            for component in COMPONENTS
+        },
+        "skipped": [item.to_json() for item in busy],
     }
 
 
@@ -235,6 +287,10 @@ def commit(
         manifest = commit_run(store, ticket, refs, now=now)
     except Exception as exc:
         raise typed(exc) from exc
+    locks = env.locks()
+    if locks is not None and event.execution:
+        # After the manifest: a lease given back early would let another run take an item still being written.
+        locks.release(ticket.plan, ticket.items, owner=event.execution)
     if metrics is not None:
         emit_metrics(manifest, metrics)
     # The run is committed: a failing sweep is reported with it, never a reason to commit again.
@@ -250,19 +306,41 @@ def commit(
             "failed": report.count("failed"),
             "refused": len(report.refused),
         }
+    items = [
+        {"path": ref.path, "status": ref.status, "error_type": ref.error_type, "error": ref.error}
+        for ref in manifest.artifacts
+    ]
+    failed = [item for item in items if item["status"] != "succeeded"]
     return {
         "plan": manifest.plan,
         "run_id": manifest.run_id,
         "status": manifest.status,
         "reason": event.reason,
+        "trigger": ticket.trigger,
         "size": manifest.size,
-        "items": [
-            {"path": ref.path, "status": ref.status, "error_type": ref.error_type, "error": ref.error}
-            for ref in manifest.artifacts
-        ],
-        "failed": [ref.path for ref in manifest.artifacts if ref.status != "succeeded"],
+        "items": items,
+        "failed": [item["path"] for item in failed],
+        "skipped": event.skipped,
         "retention": retention,
+        # For people (the SNS message on failure): what failed and why, readable in an email client.
+        "subject": f"smokejumper {manifest.plan}: backup run {manifest.run_id} {manifest.status}"[:100],
+        "message": failure_message(manifest.plan, manifest.run_id, failed, event.skipped),
     }
+
+
+def failure_message(plan: str, run_id: str, failed: list[dict[str, Any]], skipped: list[dict[str, str]]) -> str:
+    """The text of the failure notification: the run, then each failed item with its error type and cause."""
+    lines = [f"Backup run {run_id} of plan {plan} failed: {len(failed)} item(s) were not backed up.", ""]
+    lines += [f"- {item['path']}: {item['error_type']}: {item['error']}" for item in failed]
+    if skipped:
+        lines += ["", "Left out because another run was backing them up:"]
+        lines += [f"- {item['reason']}" for item in skipped]
+    lines += [
+        "",
+        "The items that succeeded are kept and restorable. Error types are explained in the README",
+        f'("Error types"); `smokejumper runs show {run_id} --store s3://BUCKET/{plan}` shows the run.',
+    ]
+    return "\n".join(lines)
 
 
 def _entry(result: ItemResult) -> ArtifactRef:
