@@ -8,8 +8,9 @@ needs and nothing else:
 
 - start-run reads nothing: the plan is in its code;
 - backup-item writes objects under its plan's runs/ prefix (PutObject and
-  AbortMultipartUpload, nothing to read, list or delete), uses the bucket's
-  key to encrypt, and reads the plan's named secrets, and only those;
+  AbortMultipartUpload), reads only manifests (to refuse a committed run) and
+  lists its runs, deletes nothing, uses the bucket's key to encrypt, and reads
+  the plan's named secrets, and only those;
 - commit-run reads and lists its plan's prefix, writes manifests, deletes
   under runs/ (a delete marker: no s3:DeleteObjectVersion is granted, so a
   stolen role cannot destroy a version) and reads Object Lock state (without
@@ -305,6 +306,24 @@ class BackupFunctions(Construct):
             iam.PolicyStatement(
                 actions=["s3:PutObject", "s3:AbortMultipartUpload"],
                 resources=[self._prefix_arn("runs/*")],
+            )
+        )
+        # Before writing, it checks that the run is not committed (HeadObject of its manifest needs
+        # GetObject, on manifests only); listing its runs lets a missing manifest be a 404 rather than
+        # S3's 403 to whoever may not list, and lets a failed item find the files it left.
+        role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["s3:GetObject"], resources=[self._prefix_arn("runs/*/manifest.json")])
+        )
+        acknowledge(
+            role,
+            f"{IAM5}[Resource::<{self.logical_id(self.storage.bucket)}.Arn>/{self.plan.name}/runs/*/manifest.json]",
+            "reads only the manifests of its own plan's runs, to refuse writing into a committed run",
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"],
+                resources=[self.storage.bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{self.plan.name}/runs/*"]}},
             )
         )
         # SSE-KMS: a data key for each object, and Decrypt, which a multipart upload needs to complete.

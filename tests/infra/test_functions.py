@@ -95,9 +95,15 @@ def test_a_plan_without_security_groups_gets_one_open_outbound_only(fresh_app, s
 def test_backup_item_writes_its_plans_runs_and_reads_only_the_plans_secrets(example, example_plan: Plan):
     table = grants(example, BACKUP_ITEM.name)
     s3 = {action: resources for action, resources in table.items() if action.startswith("s3:")}
-    assert set(s3) == {"s3:PutObject", "s3:AbortMultipartUpload"}
-    for resources in s3.values():
-        assert resources == {f"<GetAtt {example.bucket_id}.Arn>/cf-prod/runs/*"}
+    assert set(s3) == {"s3:PutObject", "s3:AbortMultipartUpload", "s3:GetObject", "s3:ListBucket"}
+    for action in ("s3:PutObject", "s3:AbortMultipartUpload"):
+        assert s3[action] == {f"<GetAtt {example.bucket_id}.Arn>/cf-prod/runs/*"}
+    # It reads manifests only (to refuse writing into a committed run), and lists its plan's runs only.
+    assert s3["s3:GetObject"] == {f"<GetAtt {example.bucket_id}.Arn>/cf-prod/runs/*/manifest.json"}
+    [listing] = [s for s in statements_of(example, BACKUP_ITEM.name) if s["Action"] == "s3:ListBucket"]
+    assert render(listing["Resource"]) == f"<GetAtt {example.bucket_id}.Arn>"
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["cf-prod/runs/*"]}}
+    assert "s3:DeleteObject" not in table and "s3:DeleteObjectVersion" not in table
     assert table["secretsmanager:GetSecretValue"] == set(secret_arns(example_plan))
     assert [action for action in table if action.startswith("secretsmanager:")] == ["secretsmanager:GetSecretValue"]
     # Every secret of the plan, and only those (credentials, CA bundles, etcd certificates).

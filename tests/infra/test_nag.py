@@ -27,6 +27,8 @@ _LOG_HASHES = {"startrun": "74E6BFC4", "backupitem": "6B92F98C", "commitrun": "A
 ACKNOWLEDGED: dict[str, list[str]] = {}
 for _name, _hash in _LOG_HASHES.items():
     _rules = [*_WILDCARDS, _LOGS.format(name=_name, hash=_hash)] + ([_RUNS] if _name != "startrun" else [])
+    if _name == "backupitem":  # it reads manifests only, to refuse writing into a committed run
+        _rules.insert(2, "AwsSolutions-IAM5[Resource::<StorageBucket5CB7C8EA.Arn>/{plan}/runs/*/manifest.json]")
     ACKNOWLEDGED[f"Functions{_name}Role"] = _rules
     ACKNOWLEDGED[f"Functions{_name}RoleDefaultPolicy"] = _rules
     ACKNOWLEDGED[f"Functions{_name}"] = ["AwsSolutions-L1"]

@@ -9,7 +9,7 @@ import click
 from rich.markup import escape
 
 from smokejumper import __version__
-from smokejumper.cli import backup, demo, etcd, plans, restore, runs, verify
+from smokejumper.cli import backup, demo, etcd, local, plans, restore, runs, verify
 from smokejumper.cli.console import err
 from smokejumper.errors import SmokejumperError
 
@@ -31,13 +31,23 @@ def cli(ctx: click.Context, debug: bool) -> None:
       smokejumper runs list --store s3://my-backups/cf-prod
       smokejumper runs show latest --store s3://my-backups/cf-prod
       smokejumper verify s3://my-backups/cf-prod/runs/20261125T020000Z-3f9a
-      smokejumper demo                      # everything on emulated AWS, no account needed
+      smokejumper local run                 # the deployed workflow on emulated AWS, no account needed
+      smokejumper demo                      # a tour: twelve nights, retention, restores
     """
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
 
 
-for command in (plans.plan, runs.runs, verify.verify, backup.backup, restore.restore, etcd.etcd, demo.demo):
+for command in (
+    plans.plan,
+    runs.runs,
+    verify.verify,
+    backup.backup,
+    restore.restore,
+    etcd.etcd,
+    local.local,
+    demo.demo,
+):
     cli.add_command(command)
 
 

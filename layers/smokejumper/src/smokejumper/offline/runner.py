@@ -1,0 +1,289 @@
+"""`smokejumper local run`: the estate, the runs, the progress and the summary.
+
+With no plan, the estate is made here: the example plan's ccdb on the given
+PostgreSQL server, its credhub on the MySQL server (both seeded with small
+Cloud Foundry-like data) and a private etcd seeded with Kubernetes-like
+`/registry/...` keys; the example plan is pointed at them (hosts and TLS only;
+names, schedules, retention and secret ARNs are the example's). Then two runs
+start as they do in AWS: a "Backup Requested" event through the synthesized
+rule (every component), and the etcd schedule's own target input.
+
+OUT/store holds the emulated bucket's runs as a file store: it is uploaded
+into the emulated bucket before the runs (so retention sees earlier runs and a
+second `local run` carries on where the first stopped) and written back after.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from smokejumper import demo_engines as engines
+from smokejumper.catalog import RunManifest, read_manifest
+from smokejumper.offline.lambdas import Invocation
+from smokejumper.offline.workflow import Execution, OfflineWorkflow
+from smokejumper.plan import Plan, example_plan_path, load_plan
+from smokejumper.store import Store, open_store
+
+PG_ITEM, MYSQL_ITEM, ETCD_ITEM = "ccdb", "credhub", "eks-cf-prod"
+
+
+def human_size(size: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GiB"
+
+
+# --- the estate ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Estate:
+    plan: Plan
+    secrets: dict[str, Any]
+    where: list[tuple[str, str]] = field(default_factory=list)  # (item, where it is), for the console
+
+
+@contextmanager
+def demo_estate(postgres_dsn: str, mysql_dsn: str, scratch: Path) -> Iterator[Estate]:
+    """The example plan's ccdb, credhub and etcd on this machine, seeded; removed afterwards."""
+    example = load_plan(example_plan_path())
+    with ExitStack() as stack:
+        pg_source, _ = stack.enter_context(engines.postgres_databases(postgres_dsn, keep=False))
+        my_source, _ = stack.enter_context(engines.mysql_databases(mysql_dsn, keep=False))
+        peer = f"http://{engines.LOOPBACK}:{engines.free_port()}"
+        etcd_url = stack.enter_context(engines.etcd_member(scratch / "etcd", "offline", peer))
+        engines.etcd_load(etcd_url)
+        data = example.model_dump(mode="json", exclude_none=True)
+        # The example's 30-day Object Lock would keep every offline run: retention could show nothing.
+        data["storage"].pop("object_lock_days", None)
+        by_name = {database.name: database for database in example.databases}
+        data["databases"] = [
+            {
+                "name": name,
+                "engine": target.engine,
+                "host": target.host,
+                "port": target.port,
+                "database": target.database,
+                "credentials_secret_arn": by_name[name].credentials_secret_arn,
+                "tls": {"mode": "prefer"},  # a loopback server: TLS if it has it
+            }
+            for name, target in ((PG_ITEM, pg_source), (MYSQL_ITEM, my_source))
+        ]
+        data["etcd"] = [{"name": ETCD_ITEM, "endpoints": [etcd_url]}]
+        data["volumes"] = []  # EBS volumes come with their own issue
+        plan = Plan.model_validate(data)
+        secrets = {
+            by_name[name].credentials_secret_arn: {"username": target.user, "password": target.password or ""}
+            for name, target in ((PG_ITEM, pg_source), (MYSQL_ITEM, my_source))
+        }
+        where = [(PG_ITEM, pg_source.redacted()), (MYSQL_ITEM, my_source.redacted()), (ETCD_ITEM, etcd_url)]
+        yield Estate(plan, secrets, where)
+
+
+# --- the store on disk ---------------------------------------------------------------------------
+
+
+def copy_keys(source: Store, target: Store) -> int:
+    copied = 0
+    for key in source.list_keys():
+        with target.writer(key, expected_size=source.size(key)) as out:
+            for chunk in source.iter_chunks(key):
+                out.write(chunk)
+        copied += 1
+    return copied
+
+
+def write_back(emulated: Store, local_root: Path) -> None:
+    """The emulated bucket's current objects as a file store at `local_root` (replacing what was there)."""
+    staging = local_root.with_name(local_root.name + ".new")
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    copy_keys(emulated, open_store(str(staging)))
+    if local_root.exists():
+        shutil.rmtree(local_root)
+    staging.rename(local_root)
+
+
+# --- progress --------------------------------------------------------------------------------------
+
+
+class Progress:
+    """A line per step as the handlers finish (they run in the Map's threads)."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self._lock = threading.Lock()
+
+    def __call__(self, invocation: Invocation) -> None:
+        step = invocation.function.rsplit("-", 2)[-2:]
+        kind = "-".join(step)
+        item = invocation.event.get("item", {})
+        path = f"{item.get('component')}/{item.get('name')}" if item else ""
+        if invocation.error_type:
+            text = (
+                f"   [red]x[/] {kind:<11} {escape(path):<26} {invocation.error_type}: {escape(invocation.error or '')}"
+            )
+        elif kind == "start-run":
+            result = invocation.result
+            items = [f"{i['component']}/{i['name']}" for i in result["ticket"]["items"]]
+            text = f"   [cyan]>[/] start-run   run {result['run_id']}: {', '.join(items)}"
+            for skipped in result.get("skipped", []):
+                text += f"\n     [yellow]left out[/] {escape(skipped['reason'])}"
+        elif kind == "backup-item":
+            ref = invocation.result["ref"]
+            text = (
+                f"   [green]+[/] backup-item {escape(path):<26} {human_size(ref['size']):>10}  "
+                f"{invocation.seconds:5.2f} s"
+            )
+        else:
+            result = invocation.result
+            retention = result.get("retention", {})
+            text = (
+                f"   [cyan]=[/] commit-run  run {result['run_id']} {result['status']}, "
+                f"retention deleted {retention.get('deleted', 0)} run(s)"
+            )
+        with self._lock:
+            self.console.print(text, highlight=False)
+
+
+# --- the runs ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunReport:
+    how: str
+    execution: Execution
+    manifest: RunManifest | None
+
+
+def summary_table(reports: list[RunReport]) -> Table:
+    table = Table(title="Runs", title_justify="left")
+    for column in ("started by", "run", "item", "status", "size", "seconds", "artifact.json sha256"):
+        table.add_column(column, overflow="fold", no_wrap=column == "run")
+    for report in reports:
+        manifest = report.manifest
+        if manifest is None:
+            table.add_row(report.how, "-", "-", report.execution.status, "", "", escape(report.execution.cause or ""))
+            continue
+        for ref in manifest.artifacts:
+            status = ref.status if ref.status == "succeeded" else f"{ref.status}: {ref.error_type}"
+            table.add_row(
+                report.how,
+                manifest.run_id,
+                ref.path,
+                status,
+                human_size(ref.size),
+                f"{ref.seconds:.2f}" if ref.seconds is not None else "",
+                (ref.record_sha256 or "")[:16],
+            )
+    return table
+
+
+def run_local(
+    console: Console,
+    out: Path,
+    *,
+    plan_path: Path | None,
+    secrets_path: Path | None,
+    postgres_dsn: str,
+    mysql_dsn: str,
+) -> list[RunReport]:
+    """Everything `smokejumper local run` does; the reports of its runs."""
+    out = out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as stack:
+        scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="smokejumper-local-")))
+        if plan_path is None:
+            console.print("[bold]1. The estate[/]: the example plan's items, on this machine")
+            estate = stack.enter_context(demo_estate(postgres_dsn, mysql_dsn, scratch))
+        else:
+            plan = load_plan(plan_path)
+            secrets = json.loads(secrets_path.read_text(encoding="utf-8")) if secrets_path else {}
+            estate = Estate(plan, secrets)
+            console.print(f"[bold]1. The estate[/]: plan {plan.name} ({escape(str(plan_path))})")
+        for item, where in estate.where:
+            console.print(f"   {item}: {where}", markup=False)
+
+        console.print("[bold]2. The stack[/]: synthesized (cdk-nag included) and created on emulated AWS")
+        workflow = stack.enter_context(
+            OfflineWorkflow(estate.plan, estate.secrets, out, on_invocation=Progress(console))
+        )
+        created = len(workflow.stack.created)
+        console.print(
+            f"   {created} resources from {workflow.stack_name}.template.json "
+            f"({len(workflow.stack.skipped)} left out offline: layer, VPC parts, dashboards); "
+            f"state machine {workflow.state_machine_arn.rsplit(':', 1)[-1]}",
+            markup=False,
+        )
+        local_root = out / "store"
+        if local_root.exists():
+            seeded = copy_keys(open_store(str(local_root)), workflow.store())
+            console.print(f"   {seeded} objects of earlier runs uploaded from {local_root}", markup=False)
+
+        reports: list[RunReport] = []
+        console.print('[bold]3. A "Backup Requested" event[/], matched by the synthesized rule: every component')
+        for arn in workflow.send_event({"plan": workflow.plan.name, "reason": "smokejumper local run"}):
+            reports.append(_follow(workflow, "event", arn))
+        etcd_schedules = [name for name in workflow.schedules() if name.endswith("-etcd")]
+        if etcd_schedules:
+            console.print(f"[bold]4. The schedule {etcd_schedules[0]}[/] fires its target: etcd only")
+            reports.append(_follow(workflow, "schedule", workflow.fire_schedule(etcd_schedules[0])))
+
+        events = workflow.completed_events()
+        notifications = workflow.notifications()
+        _write_json(out / "events.json", events)
+        _write_json(out / "notifications.json", notifications)
+        write_back(workflow.store(), local_root)
+
+    console.print(summary_table(reports))
+    for message in notifications:
+        console.print(f"[red]SNS[/] {escape(message['subject'])}\n{escape(message['message'])}")
+    console.print(
+        f'\n{len(events)} "Backup Run Completed" event(s) in {out / "events.json"}; '
+        f"{len(notifications)} SNS message(s) in {out / 'notifications.json'}",
+        markup=False,
+    )
+    console.print(f"Store: {local_root}  |  logs: {out / 'logs'}  |  template: {out / 'cdk.out'}", markup=False)
+    return reports
+
+
+def _follow(workflow: OfflineWorkflow, how: str, arn: str) -> RunReport:
+    try:
+        execution = workflow.wait(arn)
+    except KeyboardInterrupt:
+        workflow.stop(arn)
+        raise
+    logs = workflow.out / "logs"
+    _write_json(logs / f"{arn.rsplit(':', 1)[-1]}.history.json", workflow.history(arn))
+    run_id = _run_id_of(execution)
+    manifest = read_manifest(workflow.store(), run_id) if run_id else None
+    return RunReport(how, execution, manifest)
+
+
+def _run_id_of(execution: Execution) -> str | None:
+    if execution.output and "summary" in execution.output:
+        return str(execution.output["summary"]["run_id"])
+    if execution.cause and execution.error == "BackupRunFailed":
+        first = execution.cause.split()
+        return first[2] if len(first) > 2 else None  # "Backup run RUN_ID of plan ..."
+    return None
+
+
+def _write_json(path: Path, value: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(value, indent=2, default=str) + "\n", encoding="utf-8")
