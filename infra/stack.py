@@ -9,8 +9,10 @@ from constructs import Construct
 from smokejumper.plan import Plan
 
 from infra.functions import BackupFunctions
+from infra.monitoring import BackupMonitoring
 from infra.notifications import BackupTopic
 from infra.storage import BackupStorage
+from infra.triggers import BackupTriggers
 from infra.workflow import BackupWorkflow
 
 
@@ -32,6 +34,15 @@ class SmokejumperStack(Stack):
         self.functions = BackupFunctions(self, "Functions", plan=plan, storage=self.storage)
         self.notifications = BackupTopic(self, "Notifications", plan=plan, key=self.storage.key)
         self.workflow = BackupWorkflow(self, "Workflow", plan=plan, functions=self.functions, topic=self.notifications)
+        self.triggers = BackupTriggers(self, "Triggers", plan=plan, state_machine=self.workflow.state_machine)
+        self.monitoring = BackupMonitoring(
+            self,
+            "Monitoring",
+            plan=plan,
+            state_machine=self.workflow.state_machine,
+            topics=self.notifications.topics,
+            time_limit=self.workflow.time_limit,
+        )
 
         CfnOutput(self, "BucketName", value=self.storage.bucket.bucket_name, description="backup bucket")
         CfnOutput(self, "KeyArn", value=self.storage.key.key_arn, description="KMS key of the backup bucket")

@@ -21,6 +21,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 from smokejumper.failures import ERROR_TYPES
+from smokejumper.handlers import COMPLETED_DETAIL_TYPE, EVENT_SOURCE
 from smokejumper.locks import ITEM_ATTEMPTS, KEY, LOCK_TABLE_VARIABLE, TTL_ATTRIBUTE, run_time_limit
 from smokejumper.plan import Plan
 from smokejumper.runs import COMPONENTS
@@ -29,8 +30,6 @@ from infra.functions import IAM5, LOG_RETENTION, BackupFunctions
 from infra.nag import acknowledge
 from infra.notifications import BackupTopic
 
-EVENT_SOURCE = "smokejumper"
-COMPLETED_DETAIL_TYPE = "Backup Run Completed"
 RUN_FAILED_ERROR = "BackupRunFailed"
 COMMIT_FAILED_ERROR = "CommitFailed"
 # Worth another try: a database restarting, a bucket's bad second. A wrong password is not.
@@ -85,6 +84,8 @@ class BackupWorkflow(Construct):
             (self.functions.commit_run, ("dynamodb:DeleteItem",)),
         ):
             table.grant(function, *actions)
+            if key is not None:  # items of a table encrypted with a customer key are read and written with it
+                key.grant(function, "kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey")
             function.add_environment(LOCK_TABLE_VARIABLE, table.table_name)
         return table
 
@@ -102,6 +103,35 @@ class BackupWorkflow(Construct):
             ),
             payload_response_only=True,
         )
+        # A run that does not start (every item held by another run, a request naming no item of the plan)
+        # is announced too: whoever sent "Backup Requested" waits for an answer either way.
+        not_started = tasks.EventBridgePutEvents(
+            self,
+            "Announce that no run started",
+            entries=[
+                tasks.EventBridgePutEventsEntry(
+                    source=EVENT_SOURCE,
+                    detail_type=COMPLETED_DETAIL_TYPE,
+                    detail=sfn.TaskInput.from_object(
+                        {
+                            "plan": self.plan.name,
+                            "status": "not-started",
+                            "error": sfn.JsonPath.string_at("$.start_error.Error"),
+                            "cause": sfn.JsonPath.string_at("$.start_error.Cause"),
+                        }
+                    ),
+                )
+            ],
+            result_path=sfn.JsonPath.DISCARD,
+        ).next(
+            sfn.Fail(
+                self,
+                "No run started",
+                error_path="$.start_error.Error",
+                cause_path="$.start_error.Cause",
+            )
+        )
+        start.add_catch(not_started, result_path="$.start_error")
 
         back_up = sfn.Parallel(
             self,
@@ -187,6 +217,9 @@ class BackupWorkflow(Construct):
             tracing_enabled=True,
             logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
         )
+        # Publishing to a topic encrypted with a customer key needs the key too (topic.grant_publish in
+        # SnsPublish grants sns:Publish only).
+        self.functions.storage.key.grant(machine.role, "kms:GenerateDataKey", "kms:Decrypt")
         self._acknowledge_role(machine)
         return machine
 

@@ -103,7 +103,8 @@ def test_backup_item_writes_its_plans_runs_and_reads_only_the_plans_secrets(exam
     [listing] = [s for s in statements_of(example, BACKUP_ITEM.name) if s["Action"] == "s3:ListBucket"]
     assert render(listing["Resource"]) == f"<GetAtt {example.bucket_id}.Arn>"
     assert listing["Condition"] == {"StringLike": {"s3:prefix": ["cf-prod/runs/*"]}}
-    assert "s3:DeleteObject" not in table and "s3:DeleteObjectVersion" not in table
+    assert "s3:DeleteObject" not in table
+    assert "s3:DeleteObjectVersion" not in table
     assert table["secretsmanager:GetSecretValue"] == set(secret_arns(example_plan))
     assert [action for action in table if action.startswith("secretsmanager:")] == ["secretsmanager:GetSecretValue"]
     # Every secret of the plan, and only those (credentials, CA bundles, etcd certificates).
@@ -129,9 +130,20 @@ def test_commit_run_reads_lists_and_prunes_its_plans_prefix_only(example):
     assert not any(action.startswith("secretsmanager:") for action in table)
 
 
-def test_start_run_reads_nothing(example):
+def test_start_run_reads_nothing_but_its_leases(example):
     table = grants(example, START_RUN.name)
-    assert not any(action.startswith(("s3:", "secretsmanager:", "kms:")) for action in table)
+    assert not any(action.startswith(("s3:", "secretsmanager:")) for action in table)
+    leases = f"<GetAtt {example.logical_id(example.stack.workflow.lock_table)}.Arn>"
+    assert {action: table[action] for action in table if action.startswith("dynamodb:")} == {
+        "dynamodb:PutItem": {leases},
+        "dynamodb:GetItem": {leases},
+    }
+    # The plan's key only for the lease table's items (the table is encrypted with it).
+    key = f"<GetAtt {example.logical_id(example.stack.storage.key)}.Arn>"
+    assert {action for action in table if action.startswith("kms:")} == {
+        "kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"
+    }  # fmt: skip
+    assert all(table[action] == {key} for action in table if action.startswith("kms:"))
 
 
 @pytest.mark.parametrize("function_name", [spec.name for spec in SPECS])

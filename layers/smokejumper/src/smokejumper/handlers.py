@@ -46,6 +46,10 @@ PLAN_FILE_VARIABLE = "SMOKEJUMPER_PLAN_FILE"
 BUCKET_VARIABLE = "SMOKEJUMPER_BUCKET"
 KMS_KEY_VARIABLE = "SMOKEJUMPER_KMS_KEY_ID"
 METRICS_NAMESPACE = "Smokejumper"
+# The workflow's events on the default bus: one that asks for a run, one that says how a run ended.
+EVENT_SOURCE = "smokejumper"
+REQUESTED_DETAIL_TYPE = "Backup Requested"
+COMPLETED_DETAIL_TYPE = "Backup Run Completed"
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 # What a manifest accepts as an error type (catalog.ArtifactRef): a name, never a sentence.

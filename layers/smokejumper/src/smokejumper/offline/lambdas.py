@@ -69,30 +69,40 @@ def environment_of(functions: list[Mapping[str, str]]) -> dict[str, str]:
     return merged
 
 
+# Imported once per process, as a warm Lambda keeps its modules: importing a handler module again
+# would give Powertools a second logger for the same service, still writing to the first run's file.
+_IMPORTED: dict[Path, ModuleType] = {}
+_IMPORT_LOCK = threading.Lock()
+
+
 class HandlerModules:
-    """The handler modules of functions/, imported once each (with the functions' environment already set)."""
+    """The handler modules of functions/ (imported with the functions' environment set), logging to one file."""
 
     def __init__(self, functions_dir: Path, log_stream: TextIO) -> None:
         self.functions_dir = functions_dir
         self.log_stream = log_stream
-        self._modules: dict[str, ModuleType] = {}
-        self._lock = threading.Lock()
+        self._directed: set[Path] = set()
 
     def handler(self, handler: str) -> Callable[[Any, Any], Any]:
         module_name, _, function_name = handler.rpartition(".")
-        with self._lock:
-            if module_name not in self._modules:
-                path = self.functions_dir / f"{module_name}.py"
+        path = self.functions_dir / f"{module_name}.py"
+        with _IMPORT_LOCK:
+            if path not in _IMPORTED:
                 spec = importlib.util.spec_from_file_location(f"smokejumper_offline_{module_name}", path)
                 if spec is None or spec.loader is None:
                     raise FileNotFoundError(f"no handler module {path}")
                 module = importlib.util.module_from_spec(spec)
                 spec.loader.exec_module(module)
-                logger = getattr(module, "logger", None)
-                if logger is not None:  # the Powertools logger: JSON lines to the run's log file
-                    logger.registered_handler.setStream(self.log_stream)
-                self._modules[module_name] = module
-        return getattr(self._modules[module_name], function_name)
+                _IMPORTED[path] = module
+            if path not in self._directed:
+                logger = getattr(_IMPORTED[path], "logger", None)
+                if logger is not None:  # the Powertools logger: JSON lines to this run's log file
+                    # Not setStream(): it flushes the previous run's file, which is closed by now.
+                    handler = logger.registered_handler
+                    with handler.lock:
+                        handler.stream = self.log_stream
+                self._directed.add(path)
+        return getattr(_IMPORTED[path], function_name)
 
 
 @contextmanager

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from smokejumper.errors import SmokejumperError
-from smokejumper.templates import Resolver, Template
+from smokejumper.templates import Resolver, Template, UnresolvableError
 
 # What is not created on moto, and why; references to them resolve to placeholders.
 NOT_EMULATED = {
@@ -409,12 +409,19 @@ def create_stack(template: Template, session: Any, *, stack_name: str, account: 
         )
     resolver = Resolver(account=account, region=session.region_name)
     stack = EmulatedStack(template, resolver, session)
+
+    def placeholder(logical_id: str, attribute: str | None) -> str:
+        # A resource left out offline (NOT_EMULATED) still has a Ref and attributes others name.
+        if logical_id not in stack.skipped:
+            raise UnresolvableError(f"{logical_id}{'.' + attribute if attribute else ''} is not created yet")
+        return f"offline-placeholder-{logical_id}" + (f"-{attribute}" if attribute else "")
+
+    resolver.missing = placeholder
     creator = _Creator(stack, stack_name)
     for logical_id in creation_order(template):
         resource_type = template.resources[logical_id]["Type"]
         if resource_type in NOT_EMULATED:
             stack.skipped[logical_id] = NOT_EMULATED[resource_type]
-            resolver.refs[logical_id] = f"offline-placeholder-{logical_id}"
             continue
         ref, attributes = _CREATORS[resource_type](creator, logical_id, stack.properties(logical_id))
         resolver.refs[logical_id] = ref

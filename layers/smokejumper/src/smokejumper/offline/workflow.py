@@ -36,7 +36,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from smokejumper.errors import SmokejumperError
-from smokejumper.handlers import PLAN_FILE_VARIABLE
+from smokejumper.handlers import COMPLETED_DETAIL_TYPE, EVENT_SOURCE, PLAN_FILE_VARIABLE, REQUESTED_DETAIL_TYPE
 from smokejumper.offline.lambdas import (
     HandlerModules,
     Invocation,
@@ -52,9 +52,6 @@ from smokejumper.templates import Template
 
 OFFLINE_ACCOUNT = "123456789012"  # moto's account: the plan's stack is synthesized for it
 DEFAULT_REGION = "eu-west-1"
-REQUESTED_DETAIL_TYPE = "Backup Requested"
-COMPLETED_DETAIL_TYPE = "Backup Run Completed"
-EVENT_SOURCE = "smokejumper"
 # A Retry's interval (30 s, then 60 s in the workflow) is real time in moto; offline, a second at most.
 RETRY_SLEEP_CAP = 1.0
 _FAKE_ENV = {
