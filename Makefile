@@ -1,5 +1,6 @@
 # The two commands of the README:
-#   make demo   set up, then run the main job on the embedded default
+#   make demo   set up, then run the main job on the embedded default: the synthesized backup
+#               workflow executing on emulated AWS (smokejumper local run)
 #   make test   set up, then run the whole test suite
 # Both work on a fresh clone: `setup` installs everything from the registries.
 
@@ -44,7 +45,7 @@ synth: setup
 	cdk synth --quiet
 
 demo: setup services synth
-	$(BIN)/smokejumper demo
+	$(BIN)/smokejumper local run
 
 lint: setup
 	$(BIN)/ruff check .

@@ -36,7 +36,7 @@ from rich.markup import escape
 from smokejumper import demo_engines as engines
 from smokejumper.catalog import RunManifest, run_dir, scan_runs
 from smokejumper.errors import SmokejumperError
-from smokejumper.local import create_backup_bucket, emulated_aws
+from smokejumper.offline.workflow import OfflineWorkflow
 from smokejumper.plan import Plan, example_plan_path, load_plan
 from smokejumper.runs import back_up_items, commit_run, prune, start_run
 from smokejumper.secrets import FileSecrets
@@ -116,10 +116,10 @@ def run_demo(
             for by, target in zip(plan.databases, (pg_source, my_source), strict=True)
         }
 
-        with emulated_aws(plan.deployment.region or "eu-west-1") as session:
-            bucket = create_backup_bucket(session, plan)
-            say(f"Emulated AWS: bucket {bucket.name} (versioned, SSE-KMS, public access blocked)")
-            store = open_store(f"s3://{bucket.name}/{plan.name}", s3_client=bucket.s3, kms_key_id=bucket.kms_key_id)
+        # The plan's stack as `cdk synth` writes it, created on emulated AWS: the runs go to its bucket.
+        with OfflineWorkflow(plan, credentials, scratch / "offline") as workflow:
+            say(f"Emulated AWS: the synthesized stack, bucket {workflow.bucket} (versioned, SSE-KMS, TLS-only)")
+            store = workflow.store()
 
             seen: dict[str, tuple[list[int], list[int], int]] = {}
             say(

@@ -31,12 +31,11 @@ from rich.table import Table
 
 from smokejumper import demo_engines as engines
 from smokejumper.catalog import RunManifest, read_manifest
+from smokejumper.demo import ETCD_ITEM, MYSQL_ITEM, PG_ITEM, copy_tree, local_plan, runnable_command
 from smokejumper.offline.lambdas import Invocation
 from smokejumper.offline.workflow import Execution, OfflineWorkflow
 from smokejumper.plan import Plan, example_plan_path, load_plan
 from smokejumper.store import Store, open_store
-
-PG_ITEM, MYSQL_ITEM, ETCD_ITEM = "ccdb", "credhub", "eks-cf-prod"
 
 
 def human_size(size: float) -> str:
@@ -67,25 +66,8 @@ def demo_estate(postgres_dsn: str, mysql_dsn: str, scratch: Path) -> Iterator[Es
         peer = f"http://{engines.LOOPBACK}:{engines.free_port()}"
         etcd_url = stack.enter_context(engines.etcd_member(scratch / "etcd", "offline", peer))
         engines.etcd_load(etcd_url)
-        data = example.model_dump(mode="json", exclude_none=True)
-        # The example's 30-day Object Lock would keep every offline run: retention could show nothing.
-        data["storage"].pop("object_lock_days", None)
+        plan = local_plan(example, pg_source, my_source, etcd_url)
         by_name = {database.name: database for database in example.databases}
-        data["databases"] = [
-            {
-                "name": name,
-                "engine": target.engine,
-                "host": target.host,
-                "port": target.port,
-                "database": target.database,
-                "credentials_secret_arn": by_name[name].credentials_secret_arn,
-                "tls": {"mode": "prefer"},  # a loopback server: TLS if it has it
-            }
-            for name, target in ((PG_ITEM, pg_source), (MYSQL_ITEM, my_source))
-        ]
-        data["etcd"] = [{"name": ETCD_ITEM, "endpoints": [etcd_url]}]
-        data["volumes"] = []  # EBS volumes come with their own issue
-        plan = Plan.model_validate(data)
         secrets = {
             by_name[name].credentials_secret_arn: {"username": target.user, "password": target.password or ""}
             for name, target in ((PG_ITEM, pg_source), (MYSQL_ITEM, my_source))
@@ -97,23 +79,13 @@ def demo_estate(postgres_dsn: str, mysql_dsn: str, scratch: Path) -> Iterator[Es
 # --- the store on disk ---------------------------------------------------------------------------
 
 
-def copy_keys(source: Store, target: Store) -> int:
-    copied = 0
-    for key in source.list_keys():
-        with target.writer(key, expected_size=source.size(key)) as out:
-            for chunk in source.iter_chunks(key):
-                out.write(chunk)
-        copied += 1
-    return copied
-
-
 def write_back(emulated: Store, local_root: Path) -> None:
     """The emulated bucket's current objects as a file store at `local_root` (replacing what was there)."""
     staging = local_root.with_name(local_root.name + ".new")
     if staging.exists():
         shutil.rmtree(staging)
     staging.mkdir(parents=True)
-    copy_keys(emulated, open_store(str(staging)))
+    copy_tree(emulated, open_store(str(staging)))
     if local_root.exists():
         shutil.rmtree(local_root)
     staging.rename(local_root)
@@ -173,23 +145,21 @@ class RunReport:
 
 def summary_table(reports: list[RunReport]) -> Table:
     table = Table(title="Runs", title_justify="left")
-    for column in ("started by", "run", "item", "status", "size", "seconds", "artifact.json sha256"):
-        table.add_column(column, overflow="fold", no_wrap=column == "run")
+    for column in ("run", "item", "status", "size", "s", "artifact.json sha256"):
+        table.add_column(column, no_wrap=column in ("run", "item"), overflow="fold")
     for report in reports:
         manifest = report.manifest
         if manifest is None:
-            table.add_row(report.how, "-", "-", report.execution.status, "", "", escape(report.execution.cause or ""))
+            table.add_row(f"({report.how})", "-", escape(report.execution.error or report.execution.status), "", "", "")
             continue
         for ref in manifest.artifacts:
-            status = ref.status if ref.status == "succeeded" else f"{ref.status}: {ref.error_type}"
             table.add_row(
-                report.how,
                 manifest.run_id,
                 ref.path,
-                status,
+                "ok" if ref.status == "succeeded" else f"[red]{ref.status}: {ref.error_type}[/]",
                 human_size(ref.size),
                 f"{ref.seconds:.2f}" if ref.seconds is not None else "",
-                (ref.record_sha256 or "")[:16],
+                (ref.record_sha256 or "")[:12],
             )
     return table
 
@@ -232,8 +202,9 @@ def run_local(
         )
         local_root = out / "store"
         if local_root.exists():
-            seeded = copy_keys(open_store(str(local_root)), workflow.store())
-            console.print(f"   {seeded} objects of earlier runs uploaded from {local_root}", markup=False)
+            earlier = open_store(str(local_root))
+            copy_tree(earlier, workflow.store())
+            console.print(f"   the runs of earlier local runs uploaded from {local_root}", markup=False)
 
         reports: list[RunReport] = []
         console.print('[bold]3. A "Backup Requested" event[/], matched by the synthesized rule: every component')
@@ -258,7 +229,14 @@ def run_local(
         f"{len(notifications)} SNS message(s) in {out / 'notifications.json'}",
         markup=False,
     )
-    console.print(f"Store: {local_root}  |  logs: {out / 'logs'}  |  template: {out / 'cdk.out'}", markup=False)
+    console.print(f"Logs: {out / 'logs'}  |  template: {out / 'cdk.out'}", markup=False)
+    command = runnable_command()
+    newest = next((report.manifest.run_id for report in reports if report.manifest is not None), None)
+    console.print("\n[bold green]Done.[/] The runs are in a file store; try:")
+    console.print(f"   {command} runs list --store {local_root}", markup=False)
+    if newest is not None:
+        console.print(f"   {command} runs show {newest} --store {local_root}", markup=False)
+        console.print(f"   {command} verify {local_root / 'runs' / newest}", markup=False)
     return reports
 
 
