@@ -8,7 +8,7 @@ Ignored, and why:
          does not imply, and which must exist before the first invocation);
          the role's entry is redundant, and harmless.
 (cfn-lint cannot see inside the Fn::Join that CDK makes of a Step Functions
-definition; when state machines arrive, check their ASL separately.)
+definition: test_asl.py extracts it and runs asl-validator on it.)
 """
 
 from __future__ import annotations
