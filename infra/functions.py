@@ -32,7 +32,6 @@ from pathlib import Path
 
 import jsii
 from aws_cdk import (
-    ArnFormat,
     AssetHashType,
     BundlingOptions,
     DockerImage,
@@ -139,7 +138,8 @@ class BackupFunctions(Construct):
         self.code = functions_code(plan)
         self.vpc, self.subnets, self.security_groups = self._network(plan)
         if plan.storage.creates_key:
-            self._let_logs_use_the_key()
+            # Only the functions' own log groups.
+            storage.let_logs_use_the_key(f"/aws/lambda/smokejumper-{plan.name}-*")
         self.functions: dict[str, lambda_.Function] = {spec.name: self._function(spec) for spec in SPECS}
         self.start_run = self.functions[START_RUN.name]
         self.backup_item = self.functions[BACKUP_ITEM.name]
@@ -183,27 +183,6 @@ class BackupFunctions(Construct):
             )
             groups = [group]
         return vpc, subnets, groups
-
-    def _let_logs_use_the_key(self) -> None:
-        """CloudWatch Logs encrypts the functions' log groups with the plan's key, and only those."""
-        stack = Stack.of(self)
-        self.storage.key.add_to_resource_policy(
-            iam.PolicyStatement(
-                principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
-                actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
-                resources=["*"],  # in a key policy, "*" is this key
-                conditions={
-                    "ArnLike": {
-                        "kms:EncryptionContext:aws:logs:arn": stack.format_arn(
-                            service="logs",
-                            resource="log-group",
-                            resource_name=f"/aws/lambda/smokejumper-{self.plan.name}-*",
-                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
-                        )
-                    }
-                },
-            )
-        )
 
     # --- functions --------------------------------------------------------------------------
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
@@ -33,6 +34,30 @@ class BackupStorage(Construct):
         self.key = self._key(plan_name, storage)
         self.access_logs_bucket = self._access_logs_bucket(storage)
         self.bucket = self._backup_bucket(storage)
+
+    def let_logs_use_the_key(self, log_group_names: str, *, operator: str = "ArnLike") -> None:
+        """CloudWatch Logs may encrypt the log groups named (a pattern, with ArnLike) with the key, and only those.
+
+        Only for a key the stack creates: a key the plan brings has the plan's own policy.
+        """
+        stack = Stack.of(self)
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
+                actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+                resources=["*"],  # in a key policy, "*" is this key
+                conditions={
+                    operator: {
+                        "kms:EncryptionContext:aws:logs:arn": stack.format_arn(
+                            service="logs",
+                            resource="log-group",
+                            resource_name=log_group_names,
+                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                        )
+                    }
+                },
+            )
+        )
 
     def _key(self, plan_name: str, storage: Storage) -> kms.IKey:
         if not storage.creates_key:

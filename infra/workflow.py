@@ -13,9 +13,8 @@ is built from CDK's constructs; `smokejumper local run` executes the one `cdk sy
 
 from __future__ import annotations
 
-from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
@@ -206,7 +205,7 @@ class BackupWorkflow(Construct):
             removal_policy=RemovalPolicy.RETAIN,
         )
         if self.plan.storage.creates_key:
-            self._let_logs_use_the_key(log_group_name)
+            self.functions.storage.let_logs_use_the_key(log_group_name, operator="ArnEquals")
         machine = sfn.StateMachine(
             self,
             "StateMachine",
@@ -267,26 +266,6 @@ class BackupWorkflow(Construct):
             chain = publish if chain is None else chain.next(publish)  # type: ignore[assignment]
         assert chain is not None
         return chain
-
-    def _let_logs_use_the_key(self, log_group_name: str) -> None:
-        stack = Stack.of(self)
-        self.functions.storage.key.add_to_resource_policy(
-            iam.PolicyStatement(
-                principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
-                actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
-                resources=["*"],  # in a key policy, "*" is this key
-                conditions={
-                    "ArnEquals": {
-                        "kms:EncryptionContext:aws:logs:arn": stack.format_arn(
-                            service="logs",
-                            resource="log-group",
-                            resource_name=log_group_name,
-                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
-                        )
-                    }
-                },
-            )
-        )
 
     def _acknowledge_role(self, machine: sfn.StateMachine) -> None:
         acknowledge(

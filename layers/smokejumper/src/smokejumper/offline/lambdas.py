@@ -187,8 +187,11 @@ class _HandlerStdout:
 
 
 @contextmanager
-def environment_variables(variables: Mapping[str, str]) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in variables}
+def environment_variables(variables: Mapping[str, str], *, cleared: tuple[str, ...] = ()) -> Iterator[None]:
+    """`variables` set and `cleared` unset for the duration; the environment as it was afterwards."""
+    saved = {name: os.environ.get(name) for name in (*variables, *cleared)}
+    for name in cleared:
+        os.environ.pop(name, None)
     os.environ.update(variables)
     try:
         yield
