@@ -98,6 +98,10 @@ class _FunctionsCode:
         return True
 
 
+def function_name(plan: Plan, spec: FunctionSpec) -> str:
+    return f"smokejumper-{plan.name}-{spec.name}"
+
+
 def plan_json(plan: Plan) -> str:
     return json.dumps(plan.model_dump(mode="json"), indent=2, sort_keys=True)
 
@@ -139,7 +143,7 @@ class BackupFunctions(Construct):
         self.vpc, self.subnets, self.security_groups = self._network(plan)
         if plan.storage.creates_key:
             # Only the functions' own log groups.
-            storage.let_logs_use_the_key(f"/aws/lambda/smokejumper-{plan.name}-*")
+            storage.let_logs_use_the_key([f"/aws/lambda/{function_name(plan, spec)}" for spec in SPECS])
         self.functions: dict[str, lambda_.Function] = {spec.name: self._function(spec) for spec in SPECS}
         self.start_run = self.functions[START_RUN.name]
         self.backup_item = self.functions[BACKUP_ITEM.name]
@@ -187,7 +191,7 @@ class BackupFunctions(Construct):
     # --- functions --------------------------------------------------------------------------
 
     def _function(self, spec: FunctionSpec) -> lambda_.Function:
-        name = f"smokejumper-{self.plan.name}-{spec.name}"
+        name = function_name(self.plan, spec)
         log_group = logs.LogGroup(
             self,
             f"{spec.module}Logs",

@@ -168,12 +168,11 @@ class BackupMonitoring(Construct):
         cases = {
             "failed": (
                 machine.metric_failed,
-                "A backup run failed: at least one item was not backed up, or the commit failed. The run's own "
-                "message on this topic names each failed item and its error (AuthenticationFailed, "
-                "SourceUnreachable, WouldExceedTimeLimit...); the items that succeeded are kept. "
-                + history("FAILED")
-                + " "
-                + start,
+                "A backup run failed: at least one item was not backed up, or the commit failed, or no run "
+                "started (BackupInProgress, InvalidInput: the execution's error and cause say which, and no "
+                "message follows). Otherwise the run's own message on this topic names each failed item and its "
+                "error (AuthenticationFailed, SourceUnreachable, WouldExceedTimeLimit...); the items that "
+                "succeeded are kept. " + history("FAILED") + " " + start,
             ),
             "timed-out": (
                 machine.metric_timed_out,

@@ -35,10 +35,11 @@ class BackupStorage(Construct):
         self.access_logs_bucket = self._access_logs_bucket(storage)
         self.bucket = self._backup_bucket(storage)
 
-    def let_logs_use_the_key(self, log_group_names: str, *, operator: str = "ArnLike") -> None:
-        """CloudWatch Logs may encrypt the log groups named (a pattern, with ArnLike) with the key, and only those.
+    def let_logs_use_the_key(self, log_group_names: list[str]) -> None:
+        """CloudWatch Logs may encrypt the log groups named (exactly: no pattern) with the key, and only those.
 
-        Only for a key the stack creates: a key the plan brings has the plan's own policy.
+        Only for a key the stack creates: a key the plan brings has the plan's own policy. Names, not a
+        pattern: `smokejumper-cf-*` would also match the log groups of a plan named cf-prod.
         """
         stack = Stack.of(self)
         self.key.add_to_resource_policy(
@@ -47,13 +48,16 @@ class BackupStorage(Construct):
                 actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
                 resources=["*"],  # in a key policy, "*" is this key
                 conditions={
-                    operator: {
-                        "kms:EncryptionContext:aws:logs:arn": stack.format_arn(
-                            service="logs",
-                            resource="log-group",
-                            resource_name=log_group_names,
-                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
-                        )
+                    "ArnEquals": {
+                        "kms:EncryptionContext:aws:logs:arn": [
+                            stack.format_arn(
+                                service="logs",
+                                resource="log-group",
+                                resource_name=name,
+                                arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                            )
+                            for name in log_group_names
+                        ]
                     }
                 },
             )

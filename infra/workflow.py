@@ -117,6 +117,9 @@ class BackupWorkflow(Construct):
                             "status": "not-started",
                             "error": sfn.JsonPath.string_at("$.start_error.Error"),
                             "cause": sfn.JsonPath.string_at("$.start_error.Cause"),
+                            # What was asked and by which execution: whoever waits can tell it is theirs.
+                            "execution": sfn.JsonPath.execution_id,
+                            "request": sfn.JsonPath.object_at("$$.Execution.Input"),
                         }
                     ),
                 )
@@ -205,7 +208,7 @@ class BackupWorkflow(Construct):
             removal_policy=RemovalPolicy.RETAIN,
         )
         if self.plan.storage.creates_key:
-            self.functions.storage.let_logs_use_the_key(log_group_name, operator="ArnEquals")
+            self.functions.storage.let_logs_use_the_key([log_group_name])
         machine = sfn.StateMachine(
             self,
             "StateMachine",

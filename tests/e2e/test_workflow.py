@@ -223,6 +223,7 @@ def test_an_item_another_run_is_backing_up_is_left_out_and_named(workflow: Offli
     events = [event["detail"] for event in workflow.completed_events()]
     assert [event["status"] for event in events] == ["succeeded", "not-started"]
     assert events[1]["error"] == "BackupInProgress"
+    assert (events[1]["execution"], events[1]["request"]) == (refused.arn, {"components": ["etcd"]})
     assert "20261207T010000Z-aaaa" in events[1]["cause"]
 
 

@@ -98,3 +98,31 @@ def test_the_time_limit_grows_with_the_longest_component_and_never_drops_below_a
     assert one >= timedelta(hours=1)
     assert run_time_limit(plan(6, 2)) == run_time_limit(plan(5, 2)) > one  # three waves of two
     assert run_time_limit(plan(6, 6)) == one
+
+
+def test_a_start_that_fails_part_way_gives_back_the_leases_it_took(locks):
+    from smokejumper.errors import StoreError
+
+    class FailsOnTheSecondPut:
+        """DynamoDB answering the first put and failing the second (throttled past its retries)."""
+
+        def __init__(self, client) -> None:
+            self._client = client
+            self.puts = 0
+
+        def put_item(self, **kwargs):
+            self.puts += 1
+            if self.puts == 2:
+                from botocore.exceptions import ClientError
+
+                raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException"}}, "PutItem")
+            return self._client.put_item(**kwargs)
+
+        def __getattr__(self, name):
+            return getattr(self._client, name)
+
+    flaky = DynamoDbLocks("leases", client=FailsOnTheSecondPut(locks.client))
+    with pytest.raises(StoreError, match="ProvisionedThroughputExceededException"):
+        flaky.acquire(ticket("run-a", ETCD, CCDB), owner="exec-a", limit=LIMIT, now=NOW)
+    # The first item's lease went back with the failed start: another run takes both.
+    assert locks.acquire(ticket("run-b", ETCD, CCDB), owner="exec-b", limit=LIMIT, now=NOW)[0] == [ETCD, CCDB]

@@ -229,8 +229,8 @@ def start(
             env.plan, components=request.components, names=request.items, trigger=request.trigger, now=now
         )
         busy: list[BusyItem] = []
+        owner = event.execution or ticket.run_id  # the commit gives the leases back as this owner
         if locks is not None:
-            owner = event.execution or ticket.run_id
             taken, busy = locks.acquire(ticket, owner=owner, limit=run_time_limit(env.plan), now=now)
             if not taken:
                 raise BackupInProgress("nothing started: " + "; ".join(item.reason() for item in busy))
@@ -242,7 +242,7 @@ def start(
     return {
         "run_id": ticket.run_id,
         "reason": request.reason,
-        "execution": event.execution,
+        "execution": owner,
         "ticket": document,  # what the commit takes
         "work": {
             component: [{"ticket": slim, "item": item} for item in document["items"] if item["component"] == component]
@@ -291,10 +291,10 @@ def commit(
         manifest = commit_run(store, ticket, refs, now=now)
     except Exception as exc:
         raise typed(exc) from exc
-    locks = env.locks()
-    if locks is not None and event.execution:
-        # After the manifest: a lease given back early would let another run take an item still being written.
-        locks.release(ticket.plan, ticket.items, owner=event.execution)
+    finally:
+        # Every item's step has ended (the commit follows the Parallel), committed or not: nothing writes
+        # into the run any more, so its leases go back now rather than at their expiry.
+        leases = _release_leases(env, ticket, event.execution)
     if metrics is not None:
         emit_metrics(manifest, metrics)
     # The run is committed: a failing sweep is reported with it, never a reason to commit again.
@@ -326,10 +326,24 @@ def commit(
         "failed": [item["path"] for item in failed],
         "skipped": event.skipped,
         "retention": retention,
+        "leases": leases,
+        "execution": event.execution,
         # For people (the SNS message on failure): what failed and why, readable in an email client.
         "subject": f"smokejumper {manifest.plan}: backup run {manifest.run_id} {manifest.status}"[:100],
         "message": failure_message(manifest.plan, manifest.run_id, failed, event.skipped),
     }
+
+
+def _release_leases(env: Environment, ticket: RunTicket, execution: str) -> str:
+    """Give back the run's leases, best effort: one not given back only ends at its expiry, and says why."""
+    locks = env.locks()
+    if locks is None or not execution:
+        return "none"
+    try:
+        locks.release(ticket.plan, ticket.items, owner=execution)
+    except Exception as exc:
+        return f"not given back (they end at their expiry): {describe(exc)}"
+    return "given back"
 
 
 def failure_message(plan: str, run_id: str, failed: list[dict[str, Any]], skipped: list[dict[str, str]]) -> str:

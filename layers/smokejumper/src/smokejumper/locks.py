@@ -19,6 +19,7 @@ execution, and takes its own leases back instead of finding them busy.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -122,6 +123,9 @@ class DynamoDbLocks:
                 )
             except Exception as exc:
                 if _code(exc) != "ConditionalCheckFailedException":
+                    # The start fails: the leases it took so far must not outlive it.
+                    with contextlib.suppress(Exception):
+                        self.release(ticket.plan, taken, owner=owner)
                     raise _unavailable(self.table, exc) from None
                 holder = self._holder(key)
                 busy.append(

@@ -82,6 +82,24 @@ class HandlerModules:
         self.functions_dir = functions_dir
         self.log_stream = log_stream
         self._directed: set[Path] = set()
+        self.in_flight = 0  # invocations running now (in the Map's threads)
+        self._counting = threading.Condition()
+
+    @contextmanager
+    def running(self) -> Iterator[None]:
+        with self._counting:
+            self.in_flight += 1
+        try:
+            yield
+        finally:
+            with self._counting:
+                self.in_flight -= 1
+                self._counting.notify_all()
+
+    def drain(self, timeout: float) -> bool:
+        """Wait until no handler runs: StopExecution stops the workflow, not a handler already running."""
+        with self._counting:
+            return self._counting.wait_for(lambda: self.in_flight == 0, timeout=timeout)
 
     def handler(self, handler: str) -> Callable[[Any, Any], Any]:
         module_name, _, function_name = handler.rpartition(".")
@@ -119,10 +137,11 @@ def handlers_in_process(
         payload = event if isinstance(event, dict) else json.loads(event or "{}")
         started = time.monotonic()
         try:
-            with stdout.captured():
+            with stdout.captured(), modules.running():
                 result = modules.handler(function.handler)(payload, LambdaContext(function))
         except Exception as exc:  # what Lambda reports for a handled error
-            error = {"errorType": type(exc).__name__, "errorMessage": str(exc)}
+            # Lambda's own shape of a handled error (its stackTrace left empty: the log has the frame).
+            error = {"errorType": type(exc).__name__, "errorMessage": str(exc), "stackTrace": []}
             modules.log_stream.write(
                 json.dumps(
                     {
@@ -138,7 +157,9 @@ def handlers_in_process(
             )
             if on_invocation is not None:
                 on_invocation(
-                    Invocation(function.function_name, payload, time.monotonic() - started, None, *error.values())
+                    Invocation(
+                        function.function_name, payload, time.monotonic() - started, None, type(exc).__name__, str(exc)
+                    )
                 )
             return json.dumps(error), True, ""
         if on_invocation is not None:

@@ -18,6 +18,10 @@ Known limits of moto, each handled here (the comments say where):
   with the schedule's own input, after checking it targets this machine.
 - An execution's output holds no SDK datetimes here (the handlers return
   JSON text), so none need converting.
+- moto does not evaluate IAM policies: the runner proves the workflow and the
+  handlers, not the roles (tests/infra asserts each grant on the template).
+- StopExecution stops the workflow, not a handler already running in moto's
+  threads: leaving, the runner waits for those to end (`DRAIN_SECONDS`).
 """
 
 from __future__ import annotations
@@ -53,6 +57,8 @@ OFFLINE_ACCOUNT = "123456789012"  # moto's account: the plan's stack is synthesi
 DEFAULT_REGION = "eu-west-1"
 # A Retry's interval (30 s, then 60 s in the workflow) is real time in moto; offline, a second at most.
 RETRY_SLEEP_CAP = 1.0
+# How long leaving waits for handlers still running after a stop (a dump of the demo's size takes a second).
+DRAIN_SECONDS = 60.0
 _FAKE_ENV = {
     "AWS_ACCESS_KEY_ID": "smokejumper-offline",
     "AWS_SECRET_ACCESS_KEY": "smokejumper-offline",
@@ -131,6 +137,11 @@ class OfflineWorkflow:
         self.out.mkdir(parents=True, exist_ok=True)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         self.stack_name, self.template = synthesized(self.plan, self.out / "cdk.out")
+        # Synthesized once per process: a later OfflineWorkflow still leaves the template it runs beside its output.
+        template_file = self.out / "cdk.out" / f"{self.stack_name}.template.json"
+        if not template_file.exists():
+            template_file.parent.mkdir(parents=True, exist_ok=True)
+            template_file.write_text(json.dumps(self.template.document, indent=1), encoding="utf-8")
         (self.out / "plan.json").write_text(self.plan.model_dump_json(indent=2), encoding="utf-8")
 
         self._exit.enter_context(_offline_environment(self.region))
@@ -142,7 +153,10 @@ class OfflineWorkflow:
         self.stack: EmulatedStack = create_stack(
             self.template, self.session, stack_name=self.stack_name, account=OFFLINE_ACCOUNT
         )
-        self.state_machine_arn = self.stack.ref(self.stack.ids_of("AWS::StepFunctions::StateMachine")[0])
+        [machine] = self.stack.ids_of("AWS::StepFunctions::StateMachine")
+        self.state_machine_arn = self.stack.ref(machine)
+        # An execution is followed as long as the state machine lets it run (its TimeoutSeconds).
+        self.time_limit = float(json.loads(self.stack.properties(machine)["DefinitionString"])["TimeoutSeconds"])
         self.sfn = self.session.client("stepfunctions")
         self._inboxes()
 
@@ -162,6 +176,8 @@ class OfflineWorkflow:
         log = self._exit.enter_context(self.log_file.open("a", encoding="utf-8"))
         modules = HandlerModules(repository_root() / "functions", log)
         self._exit.enter_context(handlers_in_process(modules, on_invocation=self.on_invocation))
+        # Last in, first out: before the mock, the environment and the log go away.
+        self._exit.callback(modules.drain, DRAIN_SECONDS)
 
     def _put_secrets(self) -> None:
         # A secret is created under the last part of its ARN (name and suffix): moto then finds it by the
@@ -258,7 +274,8 @@ class OfflineWorkflow:
                 started.append(self.start(_target_input(target, event), name=f"event-{uuid.uuid4().hex[:12]}"))
         return started
 
-    def wait(self, execution_arn: str, *, timeout: float = 600) -> Execution:
+    def wait(self, execution_arn: str, *, timeout: float | None = None) -> Execution:
+        timeout = timeout if timeout is not None else self.time_limit + 60
         started = time.monotonic()
         while True:
             described = self.sfn.describe_execution(executionArn=execution_arn)
