@@ -27,7 +27,6 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from rich.console import Console
@@ -45,7 +44,6 @@ from smokejumper.store import Store, open_store
 from smokejumper.verify import verify_location
 
 NIGHTS = 12
-PG_ITEM, MYSQL_ITEM, ETCD_ITEM = "ccdb", "credhub", "eks-cf-prod"
 
 
 def copy_tree(source: Store, target: Store) -> None:
@@ -53,33 +51,6 @@ def copy_tree(source: Store, target: Store) -> None:
         with target.writer(key, expected_size=source.size(key)) as out:
             for chunk in source.iter_chunks(key):
                 out.write(chunk)
-
-
-def local_plan(example: Plan, postgres: DatabaseTarget, mysql: DatabaseTarget, etcd_url: str) -> Plan:
-    """The example plan with its items pointed at this machine (same names, schedules and retention).
-
-    The example's 30-day Object Lock would hold every run of the demo's twelve nights, so retention
-    could delete none of them: the demo's bucket has no lock.
-    """
-    data = example.model_dump(mode="json", exclude_none=True)
-    data["storage"].pop("object_lock_days", None)
-    by_name = {database.name: database for database in example.databases}
-
-    def database(name: str, target: DatabaseTarget) -> dict[str, Any]:
-        return {
-            "name": name,
-            "engine": target.engine,
-            "host": target.host,
-            "port": target.port,
-            "database": target.database,
-            "credentials_secret_arn": by_name[name].credentials_secret_arn,
-            "tls": {"mode": "prefer"},  # a loopback server: TLS if it has it
-        }
-
-    data["databases"] = [database(PG_ITEM, postgres), database(MYSQL_ITEM, mysql)]
-    data["etcd"] = [{"name": ETCD_ITEM, "endpoints": [etcd_url]}]
-    data["volumes"] = []
-    return Plan.model_validate(data)
 
 
 def run_demo(
@@ -102,19 +73,15 @@ def run_demo(
     workdir.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
         scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="smokejumper-demo-")))
-        pg_source, pg_restored = stack.enter_context(engines.postgres_databases(postgres_dsn, keep=keep_databases))
-        my_source, my_restored = stack.enter_context(engines.mysql_databases(mysql_dsn, keep=keep_databases))
-        peer = f"http://{engines.LOOPBACK}:{engines.free_port()}"
-        etcd_url = stack.enter_context(engines.etcd_member(scratch / "etcd", "demo", peer))
-        engines.etcd_load(etcd_url)
-        plan = local_plan(example, pg_source, my_source, etcd_url)
+        estate = stack.enter_context(engines.demo_estate(postgres_dsn, mysql_dsn, scratch, keep=keep_databases))
+        plan, credentials = estate.plan, estate.secrets
+        pg_source, pg_restored, my_source, my_restored = (
+            estate.pg_source, estate.pg_restored, estate.my_source, estate.my_restored
+        )  # fmt: skip
+        etcd_url = estate.etcd_url
         say("The same plan pointed at this machine (only hosts and TLS differ; credentials come from a secrets file)")
-        for name, where in ((PG_ITEM, pg_source.redacted()), (MYSQL_ITEM, my_source.redacted()), (ETCD_ITEM, etcd_url)):
+        for name, where in estate.where():
             console.print(f"   {name}: {where}", markup=False)
-        credentials = {
-            by.credentials_secret_arn: {"username": target.user, "password": target.password or ""}
-            for by, target in zip(plan.databases, (pg_source, my_source), strict=True)
-        }
 
         # The plan's stack as `cdk synth` writes it, created on emulated AWS: the runs go to its bucket.
         with OfflineWorkflow(plan, credentials, scratch / "offline") as workflow:
@@ -183,12 +150,12 @@ def run_demo(
     tampered_root = workdir / "tampered"
     if tampered_root.exists():
         shutil.rmtree(tampered_root)
-    shutil.copytree(local_root / run_dir(latest_good.run_id) / "databases" / PG_ITEM, tampered_root)
+    shutil.copytree(local_root / run_dir(latest_good.run_id) / "databases" / engines.PG_ITEM, tampered_root)
     dump = tampered_root / "dump.sql.zst"
     data = bytearray(dump.read_bytes())
     data[len(data) // 2] ^= 0x01
     dump.write_bytes(bytes(data))
-    say(f"Flip one byte in a copy of databases/{PG_ITEM} and verify it")
+    say(f"Flip one byte in a copy of databases/{engines.PG_ITEM} and verify it")
     tampered = verify_location(open_store(str(tampered_root)))
     for problem in tampered.problems:
         console.print(f"   rejected: {problem}", markup=False)
@@ -243,8 +210,8 @@ def _restore_databases(
     from smokejumper.sources.base import DatabaseRestore, source_for
 
     for item, target, expected, counts in (
-        (PG_ITEM, pg_target, pg_counts, engines.postgres_counts),
-        (MYSQL_ITEM, my_target, my_counts, engines.mysql_counts),
+        (engines.PG_ITEM, pg_target, pg_counts, engines.postgres_counts),
+        (engines.MYSQL_ITEM, my_target, my_counts, engines.mysql_counts),
     ):
         artifact_dir = f"{run_dir(run.run_id)}/databases/{item}"
         say(f"Restore {item} from run {run.run_id} into {target.redacted()} (every frame verified first)")
@@ -270,7 +237,7 @@ def _restore_etcd(
     from smokejumper.sources.etcd.offline import EtcdSnapshot, fetch_artifact_snapshot, group_counts
     from smokejumper.sources.etcd.restore_kit import parse_member
 
-    artifact = store.child(f"{run_dir(run.run_id)}/etcd/{ETCD_ITEM}")
+    artifact = store.child(f"{run_dir(run.run_id)}/etcd/{engines.ETCD_ITEM}")
     say("etcd: inspect the snapshot offline (no etcd running): keys per resource")
     fetched = fetch_artifact_snapshot(artifact, scratch)
     with EtcdSnapshot(fetched.path) as snapshot:

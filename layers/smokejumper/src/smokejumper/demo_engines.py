@@ -15,12 +15,14 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import replace
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, replace
 from importlib.resources import files
 from pathlib import Path
+from typing import Any
 
 from smokejumper.errors import SmokejumperError
+from smokejumper.plan import Plan, example_plan_path, load_plan
 from smokejumper.sources.dsn import DatabaseTarget, parse_dsn
 
 SOURCE_DATABASE = "smokejumper_demo_ccdb"
@@ -249,3 +251,73 @@ def etcd_count(client_url: str) -> int:
 
     with open_client(EtcdEndpoint(client_url)) as client:
         return client.count_keys()
+
+
+# --- the estate: the example plan pointed at this machine ------------------------------------------
+
+PG_ITEM, MYSQL_ITEM, ETCD_ITEM = "ccdb", "credhub", "eks-cf-prod"
+
+
+def local_plan(example: Plan, postgres: DatabaseTarget, mysql: DatabaseTarget, etcd_url: str) -> Plan:
+    """The example plan with its items pointed at this machine (same names, schedules and retention).
+
+    The example's 30-day Object Lock would hold every run of the demo's twelve nights, so retention
+    could delete none of them: the demo's bucket has no lock.
+    """
+    data = example.model_dump(mode="json", exclude_none=True)
+    data["storage"].pop("object_lock_days", None)
+    by_name = {database.name: database for database in example.databases}
+
+    def database(name: str, target: DatabaseTarget) -> dict[str, Any]:
+        return {
+            "name": name,
+            "engine": target.engine,
+            "host": target.host,
+            "port": target.port,
+            "database": target.database,
+            "credentials_secret_arn": by_name[name].credentials_secret_arn,
+            "tls": {"mode": "prefer"},  # a loopback server: TLS if it has it
+        }
+
+    data["databases"] = [database(PG_ITEM, postgres), database(MYSQL_ITEM, mysql)]
+    data["etcd"] = [{"name": ETCD_ITEM, "endpoints": [etcd_url]}]
+    data["volumes"] = []
+    return Plan.model_validate(data)
+
+
+@dataclass(frozen=True)
+class DemoEstate:
+    """The example plan's ccdb, credhub and etcd on this machine, and what reaches them."""
+
+    plan: Plan
+    secrets: dict[str, Any]  # the plan's secret ARNs -> their values (the servers' own users)
+    pg_source: DatabaseTarget
+    pg_restored: DatabaseTarget  # an empty database beside each source, for restores
+    my_source: DatabaseTarget
+    my_restored: DatabaseTarget
+    etcd_url: str
+
+    def where(self) -> list[tuple[str, str]]:
+        """(item, where it is), without credentials."""
+        return [
+            (PG_ITEM, self.pg_source.redacted()),
+            (MYSQL_ITEM, self.my_source.redacted()),
+            (ETCD_ITEM, self.etcd_url),
+        ]
+
+
+@contextmanager
+def demo_estate(postgres_dsn: str, mysql_dsn: str, scratch: Path, *, keep: bool = False) -> Iterator[DemoEstate]:
+    """The estate, seeded: databases created on the given servers, a private etcd under `scratch`; removed after."""
+    with ExitStack() as stack:
+        pg_source, pg_restored = stack.enter_context(postgres_databases(postgres_dsn, keep=keep))
+        my_source, my_restored = stack.enter_context(mysql_databases(mysql_dsn, keep=keep))
+        peer = f"http://{LOOPBACK}:{free_port()}"
+        etcd_url = stack.enter_context(etcd_member(scratch / "etcd", "demo", peer))
+        etcd_load(etcd_url)
+        plan = local_plan(load_plan(example_plan_path()), pg_source, my_source, etcd_url)
+        secrets = {
+            database.credentials_secret_arn: {"username": target.user, "password": target.password or ""}
+            for database, target in zip(plan.databases, (pg_source, my_source), strict=True)
+        }
+        yield DemoEstate(plan, secrets, pg_source, pg_restored, my_source, my_restored, etcd_url)

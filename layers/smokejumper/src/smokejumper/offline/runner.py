@@ -19,8 +19,7 @@ import json
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,10 +30,10 @@ from rich.table import Table
 
 from smokejumper import demo_engines as engines
 from smokejumper.catalog import RunManifest, read_manifest
-from smokejumper.demo import ETCD_ITEM, MYSQL_ITEM, PG_ITEM, copy_tree, local_plan, runnable_command
+from smokejumper.demo import copy_tree, runnable_command
 from smokejumper.offline.lambdas import Invocation
 from smokejumper.offline.workflow import Execution, OfflineWorkflow
-from smokejumper.plan import Plan, example_plan_path, load_plan
+from smokejumper.plan import Plan, load_plan
 from smokejumper.store import Store, open_store
 
 
@@ -54,26 +53,6 @@ class Estate:
     plan: Plan
     secrets: dict[str, Any]
     where: list[tuple[str, str]] = field(default_factory=list)  # (item, where it is), for the console
-
-
-@contextmanager
-def demo_estate(postgres_dsn: str, mysql_dsn: str, scratch: Path) -> Iterator[Estate]:
-    """The example plan's ccdb, credhub and etcd on this machine, seeded; removed afterwards."""
-    example = load_plan(example_plan_path())
-    with ExitStack() as stack:
-        pg_source, _ = stack.enter_context(engines.postgres_databases(postgres_dsn, keep=False))
-        my_source, _ = stack.enter_context(engines.mysql_databases(mysql_dsn, keep=False))
-        peer = f"http://{engines.LOOPBACK}:{engines.free_port()}"
-        etcd_url = stack.enter_context(engines.etcd_member(scratch / "etcd", "offline", peer))
-        engines.etcd_load(etcd_url)
-        plan = local_plan(example, pg_source, my_source, etcd_url)
-        by_name = {database.name: database for database in example.databases}
-        secrets = {
-            by_name[name].credentials_secret_arn: {"username": target.user, "password": target.password or ""}
-            for name, target in ((PG_ITEM, pg_source), (MYSQL_ITEM, my_source))
-        }
-        where = [(PG_ITEM, pg_source.redacted()), (MYSQL_ITEM, my_source.redacted()), (ETCD_ITEM, etcd_url)]
-        yield Estate(plan, secrets, where)
 
 
 # --- the store on disk ---------------------------------------------------------------------------
@@ -180,7 +159,8 @@ def run_local(
         scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="smokejumper-local-")))
         if plan_path is None:
             console.print("[bold]1. The estate[/]: the example plan's items, on this machine")
-            estate = stack.enter_context(demo_estate(postgres_dsn, mysql_dsn, scratch))
+            demo = stack.enter_context(engines.demo_estate(postgres_dsn, mysql_dsn, scratch))
+            estate = Estate(demo.plan, demo.secrets, demo.where())
         else:
             plan = load_plan(plan_path)
             secrets = json.loads(secrets_path.read_text(encoding="utf-8")) if secrets_path else {}
