@@ -33,6 +33,7 @@ ERROR_TYPES: dict[str, ErrorType] = {
         ErrorType("IntegrityError", True, "bytes did not match their checksum (etcd's trailer, a stored object)"),
         ErrorType("StoreUnavailable", True, "the bucket (or directory) could not be read or written"),
         ErrorType("WouldExceedTimeLimit", False, "the item cannot finish within the Lambda's time limit"),
+        ErrorType("SnapshotFailed", False, "an EBS snapshot was refused (quota, throttling) or ended in error"),
         ErrorType("BackupInProgress", False, "every item asked for is being backed up by another run, named"),
         ErrorType("InvalidInput", False, "the plan, the request or a secret is wrong; the message says where"),
         ErrorType("InternalError", False, "a bug in smokejumper: please report it with the log"),

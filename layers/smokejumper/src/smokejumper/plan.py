@@ -571,6 +571,12 @@ class TagFilter(BaseModel):
     values: list[str] = Field(min_length=1)
 
 
+# Kubernetes namespace names (RFC 1123 labels).
+Namespace = _matching(
+    r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", what="Kubernetes namespace", example="cf-system", hint="an RFC 1123 label"
+)
+
+
 class VolumeSelector(BaseModel):
     """EBS volumes carrying all of these tags (a volume matching several selectors is taken once)."""
 
@@ -578,6 +584,29 @@ class VolumeSelector(BaseModel):
 
     name: Name
     tags: list[TagFilter] = Field(min_length=1)
+    namespaces: list[Namespace] = Field(
+        default_factory=list, description="only PVCs of these namespaces (empty: every namespace)"
+    )
+    exclude_namespaces: list[Namespace] = Field(default_factory=list, description="never PVCs of these namespaces")
+    attached_only: bool = Field(default=False, description="leave out volumes attached to no instance")
+    copy_tags: list[TagKey] = Field(
+        default_factory=list,
+        description="the volume's own tags to carry onto its snapshots, besides the PV/PVC tags (always carried)",
+    )
+    poll_seconds: int = Field(default=30, ge=5, le=3600, description="the workflow's wait between two looks")
+    timeout_minutes: int = Field(
+        default=120, ge=1, le=1440, description="a snapshot not completed by then fails its item"
+    )
+
+    @model_validator(mode="after")
+    def _namespaces_agree(self) -> VolumeSelector:
+        both = sorted(set(self.namespaces) & set(self.exclude_namespaces))
+        if both:
+            _raise_problems(
+                "VolumeSelector",
+                [_problem(("exclude_namespaces",), f"both included and excluded: {', '.join(both)}", both)],
+            )
+        return self
 
 
 class Notifications(BaseModel):

@@ -1,0 +1,1 @@
+"""EBS volumes behind Kubernetes PersistentVolumes: selected by tags, snapshotted, recorded per PVC."""

@@ -1,0 +1,179 @@
+"""EBS volume selection and snapshots (sources/volumes) against EC2 as moto emulates it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from smokejumper.plan import VolumeSelector
+from smokejumper.sources.volumes import selection as sel
+from smokejumper.sources.volumes.snapshots import (
+    PLAN_TAG,
+    RUN_TAG,
+    SnapshotFailed,
+    look_at,
+    start_snapshots,
+    write_volumes_artifact,
+)
+from smokejumper.store import open_store
+from smokejumper.verify import verify_location
+
+REGION = "eu-west-1"
+CLUSTER_TAG = "kubernetes.io/cluster/cf-prod"
+SELECTOR = {
+    "name": "cf-prod-pvs",
+    "tags": [{"key": "ebs.csi.aws.com/cluster", "values": ["true"]}, {"key": CLUSTER_TAG, "values": ["owned"]}],
+}
+
+
+@pytest.fixture
+def ec2(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")  # thousands of AMIs and snapshots otherwise
+    with mock_aws():
+        yield boto3.client("ec2", region_name=REGION)
+
+
+def pv(ec2: Any, namespace: str | None, name: str, *, cluster: str = "cf-prod", zone: str = "eu-west-1a",
+       extra: dict[str, str] | None = None) -> str:  # fmt: skip
+    """A volume as the EBS CSI driver makes one for a PVC (namespace None: no PVC tags)."""
+    tags = {"ebs.csi.aws.com/cluster": "true", f"kubernetes.io/cluster/{cluster}": "owned", **(extra or {})}
+    if namespace is not None:
+        tags |= {sel.PVC_NAMESPACE: namespace, sel.PVC_NAME: name, sel.PV_NAME: f"pvc-{namespace}-{name}"}
+    volume = ec2.create_volume(
+        AvailabilityZone=zone, Size=10, VolumeType="gp3",
+        TagSpecifications=[{"ResourceType": "volume", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}],
+    )  # fmt: skip
+    return volume["VolumeId"]
+
+
+def instance(ec2: Any, zone: str = "eu-west-1a") -> str:
+    return ec2.run_instances(ImageId="ami-12345678", MinCount=1, MaxCount=1, Placement={"AvailabilityZone": zone})[
+        "Instances"
+    ][0]["InstanceId"]
+
+
+def selected(ec2: Any, **options: Any) -> sel.Selection:
+    selector = VolumeSelector.model_validate({**SELECTOR, **options})
+    return sel.select(sel.describe_selected(ec2, selector), selector)
+
+
+def test_selection_by_tags_namespaces_and_attachment_with_every_skip_explained(ec2: Any) -> None:
+    mine = pv(ec2, "cf-apps", "data-mysql-0")
+    system = pv(ec2, "kube-system", "prometheus")
+    pv(ec2, "cf-apps", "other", cluster="another-cluster")  # another cluster's volume: not even described
+    untagged = pv(ec2, None, "")
+    ec2.create_volume(AvailabilityZone="eu-west-1a", Size=1)  # no tags at all: not described
+    attached = pv(ec2, "cf-db", "data-pg-0")
+    ec2.attach_volume(VolumeId=attached, InstanceId=instance(ec2), Device="/dev/xvdf")
+
+    everything = selected(ec2)
+    assert sorted(v.volume_id for v in everything.volumes) == sorted([mine, system, attached])
+    assert [(s.volume_id, s.reason.split(" (")[0]) for s in everything.skipped] == [(untagged, "no PVC tags")]
+    [chosen] = [v for v in everything.volumes if v.volume_id == attached]
+    assert (chosen.pvc, chosen.pv_name, chosen.size_gib, chosen.volume_type) == (
+        "cf-db/data-pg-0", "pvc-cf-db-data-pg-0", 10, "gp3"
+    )  # fmt: skip
+    assert chosen.instance_id is not None
+
+    narrowed = selected(ec2, exclude_namespaces=["kube-system"], attached_only=True)
+    assert [v.volume_id for v in narrowed.volumes] == [attached]
+    reasons = {s.volume_id: s.reason for s in narrowed.skipped}
+    assert reasons[system] == "namespace kube-system is excluded by the plan"
+    assert reasons[mine] == "not attached to any instance, and the plan backs up attached volumes only"
+
+    included = selected(ec2, namespaces=["cf-apps"])
+    assert [v.volume_id for v in included.volumes] == [mine]
+    assert "not among the plan's namespaces (cf-apps)" in {s.volume_id: s.reason for s in included.skipped}[system]
+
+
+def test_snapshots_of_one_instance_are_taken_together_and_tagged_per_pvc(ec2: Any) -> None:
+    node = instance(ec2)
+    first, second = pv(ec2, "cf-db", "data-0", extra={"team": "db"}), pv(ec2, "cf-db", "data-1")
+    not_selected = ec2.create_volume(AvailabilityZone="eu-west-1a", Size=1)["VolumeId"]
+    for device, volume in zip(("/dev/xvdf", "/dev/xvdg", "/dev/xvdh"), (first, second, not_selected), strict=True):
+        ec2.attach_volume(VolumeId=volume, InstanceId=node, Device=device)
+    alone = pv(ec2, "cf-apps", "cache", zone="eu-west-1b")
+    selector = VolumeSelector.model_validate({**SELECTOR, "copy_tags": ["team"]})
+    chosen = sel.select(sel.describe_selected(ec2, selector), selector)
+
+    started = start_snapshots(ec2, chosen, plan="cf-prod", run_id="20261207T010000Z-abcd", selector=selector)
+    assert {s.volume.volume_id: s.group for s in started} == {first: node, second: node, alone: None}
+    snapshots = ec2.describe_snapshots(Filters=[{"Name": f"tag:{PLAN_TAG}", "Values": ["cf-prod"]}])["Snapshots"]
+    # Only the selected volumes: the third volume of the instance was not the plan's to snapshot.
+    assert sorted(s["VolumeId"] for s in snapshots) == sorted([first, second, alone])
+    assert sorted(s["VolumeId"] for s in ec2.describe_snapshots()["Snapshots"]) == sorted([first, second, alone])
+    tags = {s["VolumeId"]: sel.tags_of(s) for s in snapshots}
+    assert tags[first][RUN_TAG] == "20261207T010000Z-abcd"
+    assert tags[first][sel.PVC_NAME] == "data-0"
+    assert tags[first]["team"] == "db"  # the plan's copy_tags
+    assert "team" not in tags[second]
+    assert tags[alone]["smokejumper:availability-zone"] == "eu-west-1b"
+
+
+def hold(snapshot_id: str, state: str) -> None:
+    """moto's snapshots are born completed: set one's state, as EC2 would report it."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.ec2.models import ec2_backends
+
+    ec2_backends[DEFAULT_ACCOUNT_ID][REGION].snapshots[snapshot_id].status = state
+
+
+def test_a_look_says_pending_until_every_snapshot_completes_and_fails_at_once_on_error(ec2: Any, tmp_path) -> None:
+    volumes = [pv(ec2, "cf-db", f"data-{i}") for i in range(3)]
+    selector = VolumeSelector.model_validate(SELECTOR)
+    chosen = sel.select(sel.describe_selected(ec2, selector), selector)
+    started = start_snapshots(ec2, chosen, plan="cf-prod", run_id="20261207T010000Z-abcd", selector=selector)
+    ids = [s.snapshot_id for s in started]
+    for snapshot_id in ids[:2]:
+        hold(snapshot_id, "pending")
+
+    first = look_at(ec2, ids)
+    assert (first.done, sorted(first.pending)) == (False, sorted(ids[:2]))
+    for snapshot_id in ids[:2]:
+        hold(snapshot_id, "completed")
+    done = look_at(ec2, ids)
+    assert done.done
+    assert len(done.completed) == 3
+
+    store = open_store(str(tmp_path))
+    record, digest = write_volumes_artifact(
+        store, "runs/20261207T010000Z-abcd/volumes/cf-prod-pvs", selector=selector,
+        region=REGION, started=started, completed=done.completed, skipped=chosen.skipped,
+        started_at=datetime.now(UTC),
+    )  # fmt: skip
+    by_pvc = {(r["pvc_namespace"], r["pvc_name"]): r for r in record.snapshot_point["snapshots"]}
+    assert set(by_pvc) == {("cf-db", f"data-{i}") for i in range(3)}
+    assert {r["volume_id"] for r in by_pvc.values()} == set(volumes)
+    assert all(r["completed_at"] and r["availability_zone"] == "eu-west-1a" for r in by_pvc.values())
+    assert len(digest) == 64
+    assert verify_location(store.child("runs/20261207T010000Z-abcd/volumes/cf-prod-pvs")).ok  # a record, no data
+
+    hold(ids[1], "error")
+    with pytest.raises(SnapshotFailed, match=f"snapshot {ids[1]} of {started[1].volume.pvc} failed"):
+        look_at(ec2, ids, pvc_of={s.snapshot_id: s.volume.pvc for s in started})
+
+
+def test_a_quota_refusal_fails_at_once_with_its_cause_and_what_to_do(ec2: Any) -> None:
+    from botocore.exceptions import ClientError
+
+    pv(ec2, "cf-db", "data-0")
+    selector = VolumeSelector.model_validate(SELECTOR)
+    chosen = sel.select(sel.describe_selected(ec2, selector), selector)
+
+    class Refusing:
+        def create_snapshot(self, **_: Any) -> None:
+            error = {"Error": {"Code": "SnapshotLimitExceeded", "Message": "The maximum number of snapshots"}}
+            raise ClientError(error, "CreateSnapshot")
+
+    with pytest.raises(SnapshotFailed) as refused:
+        start_snapshots(Refusing(), chosen, plan="cf-prod", run_id="20261207T010000Z-abcd", selector=selector)
+    assert "SnapshotLimitExceeded" in str(refused.value)
+    assert "quota" in (refused.value.hint or "")
+    assert refused.value.error_type == "SnapshotFailed"
