@@ -27,8 +27,8 @@ from smokejumper.plan import Plan
 from infra.nag import acknowledge
 
 SCHEDULE_TRIGGER = "schedule"
-# Volumes get no schedule yet: their source arrives in a later issue, and until then start_run refuses
-# the "volumes" component, so a schedule for them would fail every night. Add "volumes" here with it.
+# Volumes get no schedule yet: the workflow's snapshot loop is still to come, and until then its start
+# step refuses the "volumes" component, so a schedule for them would fail every night. Add it with the loop.
 SCHEDULED_COMPONENTS = ("etcd", "databases")
 # A StartExecution fails for a throttle or a Step Functions hiccup, which passes within minutes, or for
 # something broken (a deleted role or state machine), which no retry fixes. Three tries within an hour

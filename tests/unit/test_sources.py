@@ -11,7 +11,7 @@ from smokejumper.sources.base import ENGINES, check_engine, source_class, source
 def test_every_engine_has_a_source_with_the_one_signature(engine):
     source = source_for(engine)
     assert source.engine == engine
-    assert source.component in ("databases", "etcd")
+    assert source.component in ("databases", "etcd", "volumes")
     for method in ("backup", "restore"):
         assert callable(getattr(source, method))
     assert source_class(engine) is type(source)
@@ -20,7 +20,7 @@ def test_every_engine_has_a_source_with_the_one_signature(engine):
 def test_an_unknown_engine_names_the_known_ones():
     with pytest.raises(UsageError, match="no source for engine 'oracle'") as caught:
         source_for("oracle")
-    assert caught.value.hint == "known engines: postgres, mysql, etcd"
+    assert caught.value.hint == "known engines: postgres, mysql, etcd, ebs"
 
 
 @pytest.mark.parametrize(

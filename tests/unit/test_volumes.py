@@ -177,3 +177,88 @@ def test_a_quota_refusal_fails_at_once_with_its_cause_and_what_to_do(ec2: Any) -
     assert "SnapshotLimitExceeded" in str(refused.value)
     assert "quota" in (refused.value.hint or "")
     assert refused.value.error_type == "SnapshotFailed"
+
+
+def volumes_plan(**selector: Any) -> Any:
+    from smokejumper.plan import Plan
+
+    return Plan.model_validate(
+        {
+            "name": "cf-prod",
+            "deployment": {"region": REGION},
+            "schedules": {"volumes": {"cron": "cron(30 1 * * ? *)"}},
+            "volumes": [{**SELECTOR, **selector}],
+        }
+    )
+
+
+def test_a_run_backs_up_the_plans_volumes_through_the_runs_module(ec2: Any, tmp_path) -> None:
+    from smokejumper.catalog import read_manifest
+    from smokejumper.runs import back_up_items, commit_run, start_run
+    from smokejumper.secrets import FileSecrets
+
+    volumes = {pv(ec2, "cf-db", "data-0"), pv(ec2, "cf-apps", "cache")}
+    untagged = pv(ec2, None, "")
+    plan = volumes_plan()
+    store = open_store(str(tmp_path))
+    ticket = start_run(plan, components=["volumes"])
+    results = back_up_items(plan, store, ticket, FileSecrets({}))
+    manifest = commit_run(store, ticket, results)
+    assert manifest.status == "succeeded"
+    [ref] = manifest.artifacts
+    assert (ref.path, ref.engine) == ("volumes/cf-prod-pvs", "ebs")
+    record = verify_location(store.child(f"runs/{ticket.run_id}/volumes/cf-prod-pvs"))
+    assert record.ok
+    snapshots = ec2.describe_snapshots(Filters=[{"Name": f"tag:{RUN_TAG}", "Values": [ticket.run_id]}])["Snapshots"]
+    assert {s["VolumeId"] for s in snapshots} == volumes
+    from smokejumper.catalog import read_artifact_record
+
+    written, _digest = read_artifact_record(store.child(f"runs/{ticket.run_id}/volumes/cf-prod-pvs"))
+    assert {r["volume_id"] for r in written.snapshot_point["snapshots"]} == volumes
+    assert [s["volume_id"] for s in written.snapshot_point["skipped"]] == [untagged]
+    assert read_manifest(store, ticket.run_id).status == "succeeded"
+
+
+def test_the_source_looks_again_after_each_poll_and_gives_up_at_the_timeout(ec2: Any, tmp_path) -> None:
+    from smokejumper.sources.volumes.source import VolumesSource, VolumeTarget
+
+    pv(ec2, "cf-db", "data-0")
+    plan = volumes_plan(poll_seconds=30, timeout_minutes=2)
+    target = VolumeTarget(plan.volumes[0], plan.name, "20261207T010000Z-abcd", REGION)
+    now = [0.0]
+    polls: list[float] = []
+
+    def sleep(seconds: float) -> None:  # the machine's clock moves; nothing sleeps
+        polls.append(seconds)
+        now[0] += seconds
+
+    def held(seconds: float) -> None:
+        sleep(seconds)
+        if len(polls) == 2:  # completed after two polls
+            for snapshot in ec2.describe_snapshots()["Snapshots"]:
+                hold(snapshot["SnapshotId"], "completed")
+
+    source = VolumesSource(ec2=ec2, sleep=held, clock=lambda: now[0])
+    original = start_snapshots
+
+    def pending_at_first(*args: Any, **kwargs: Any) -> Any:
+        started = original(*args, **kwargs)
+        for snapshot in started:
+            hold(snapshot.snapshot_id, "pending")
+        return started
+
+    import smokejumper.sources.volumes.source as module
+
+    module.start_snapshots = pending_at_first  # type: ignore[assignment]
+    try:
+        result = source.backup(target, open_store(str(tmp_path)), "runs/x/volumes/cf-prod-pvs")
+        assert polls == [30, 30]
+        assert len(result.record.snapshot_point["snapshots"]) == 1
+
+        polls.clear()
+        source = VolumesSource(ec2=ec2, sleep=sleep, clock=lambda: now[0])
+        with pytest.raises(SnapshotFailed, match=r"1 snapshots not completed after 2 min: cf-db/data-0"):
+            source.backup(target, open_store(str(tmp_path)), "runs/y/volumes/cf-prod-pvs")
+        assert polls == [30, 30, 30, 30]  # looked at 0, 30, 60, 90 and 120 s, then gave up
+    finally:
+        module.start_snapshots = original  # type: ignore[assignment]

@@ -78,6 +78,7 @@ def plan_items(plan: Plan) -> list[RunItem]:
     """Every item of the plan, in the order runs take them: etcd clusters, then databases."""
     items = [RunItem("etcd", cluster.name, "etcd") for cluster in plan.etcd]
     items += [RunItem("databases", database.name, database.engine) for database in plan.databases]
+    items += [RunItem("volumes", selector.name, "ebs") for selector in plan.volumes]
     return items
 
 
@@ -91,8 +92,6 @@ def select_items(plan: Plan, *, components: Sequence[str] = (), names: Sequence[
     for component in components:
         if component not in COMPONENTS:
             problems.append(f"unknown component {component!r} (components: {', '.join(COMPONENTS)})")
-        elif component == "volumes" and plan.volumes:
-            problems.append("EBS volume backups are not available yet: back up etcd and databases for now")
     known = [item.name for item in everything]
     for name in names:
         if name not in known:
@@ -157,10 +156,17 @@ def start_run(
     return RunTicket(plan.name, new_run_id(started), started, tuple(items), trigger)
 
 
-def _resolve(plan: Plan, item: RunItem, secrets: Secrets) -> Any:
+def _resolve(plan: Plan, item: RunItem, secrets: Secrets, ticket: RunTicket) -> Any:
     from smokejumper.targets import database_target, etcd_target
 
-    if item.component == "etcd":
+    if item.component == "volumes":
+        from smokejumper.sources.volumes.source import VolumeTarget
+
+        selector = next((v for v in plan.volumes if v.name == item.name), None)
+        if selector is not None:
+            # The run id goes on every snapshot: retention finds a run's snapshots by it.
+            return VolumeTarget(selector, plan.name, ticket.run_id, plan.deployment.region)
+    elif item.component == "etcd":
         cluster = next((c for c in plan.etcd if c.name == item.name), None)
         if cluster is not None:
             return etcd_target(cluster, secrets)
@@ -195,7 +201,7 @@ def backup_item(
             hint="start a new run",
         )
     artifact_dir = join_key(run_dir(ticket.run_id), item.path)
-    target = _resolve(plan, item, secrets)
+    target = _resolve(plan, item, secrets, ticket)
     writes_to: Store = store
     options: dict[str, Any] = {}
     if deadline is not None and deadline.remaining is not None:

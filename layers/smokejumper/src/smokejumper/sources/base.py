@@ -75,7 +75,7 @@ class Source(Protocol):
     """What PostgreSQL, MySQL and etcd (and EBS volumes next) implement, with the same signatures."""
 
     engine: ClassVar[str]
-    component: ClassVar[str]  # the plan's section: "databases" or "etcd"
+    component: ClassVar[str]  # the plan's section: "databases", "etcd" or "volumes"
 
     def backup(
         self,
@@ -106,6 +106,7 @@ _REGISTRY: dict[str, str] = {
     "postgres": "smokejumper.sources.postgres.source:PostgresSource",
     "mysql": "smokejumper.sources.mysql.source:MysqlSource",
     "etcd": "smokejumper.sources.etcd.source:EtcdSource",
+    "ebs": "smokejumper.sources.volumes.source:VolumesSource",
 }
 ENGINES: tuple[str, ...] = tuple(_REGISTRY)
 
