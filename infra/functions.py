@@ -1,4 +1,4 @@
-"""The backup functions: start a run, back up one item, commit a run. One construct for the three.
+"""The backup functions: start a run, back up one item, snapshot volumes, commit a run. One construct for them.
 
 Each function runs the library from the layer (infra/layer.py) with its own
 code asset: the handler modules of functions/ and the plan as plan.json (the
@@ -11,6 +11,9 @@ needs and nothing else:
   AbortMultipartUpload), reads only manifests (to refuse a committed run) and
   lists its runs, deletes nothing, uses the bucket's key to encrypt, and reads
   the plan's named secrets, and only those;
+- snapshot-volumes describes volumes, instances and snapshots, creates
+  snapshots only with the plan's tag and tags or deletes only snapshots that
+  carry it, writes its record under runs/ and reads back only what it started;
 - commit-run reads and lists its plan's prefix, writes manifests, deletes
   under runs/ (a delete marker: no s3:DeleteObjectVersion is granted, so a
   stolen role cannot destroy a version) and reads Object Lock state (without
@@ -80,7 +83,15 @@ BACKUP_ITEM = FunctionSpec(
 COMMIT_RUN = FunctionSpec(
     "commit-run", "commit_run", 512, Duration.minutes(5), "commit a run's manifest and carry out retention"
 )
-SPECS = (START_RUN, BACKUP_ITEM, COMMIT_RUN)
+# It makes EC2 calls and writes one small record: nothing to dump, nothing to wait for (the workflow waits).
+SNAPSHOT_VOLUMES = FunctionSpec(
+    "snapshot-volumes",
+    "snapshot_volumes",
+    512,
+    Duration.minutes(5),
+    "start or look at the EBS snapshots of one volume selector of a run",
+)
+SPECS = (START_RUN, BACKUP_ITEM, COMMIT_RUN, SNAPSHOT_VOLUMES)
 
 
 @jsii.implements(ILocalBundling)
@@ -132,7 +143,7 @@ def secret_arns(plan: Plan) -> list[str]:
 
 
 class BackupFunctions(Construct):
-    """The three functions of the backup workflow, each with its own least-privilege role."""
+    """The functions of the backup workflow, each with its own least-privilege role."""
 
     def __init__(self, scope: Construct, construct_id: str, *, plan: Plan, storage: BackupStorage) -> None:
         super().__init__(scope, construct_id)
@@ -148,8 +159,10 @@ class BackupFunctions(Construct):
         self.start_run = self.functions[START_RUN.name]
         self.backup_item = self.functions[BACKUP_ITEM.name]
         self.commit_run = self.functions[COMMIT_RUN.name]
+        self.snapshot_volumes = self.functions[SNAPSHOT_VOLUMES.name]
         self._grant_backup_item()
         self._grant_commit_run()
+        self._grant_snapshot_volumes()
 
     # --- network ----------------------------------------------------------------------------
 
@@ -340,6 +353,92 @@ class BackupFunctions(Construct):
         )
         self.storage.key.grant(role, "kms:GenerateDataKey", "kms:Decrypt")
         self._acknowledge_runs_prefix(role, "reads, commits and prunes the runs of its own plan, and only those")
+
+    def _grant_snapshot_volumes(self) -> None:
+        role = self.snapshot_volumes.role
+        assert role is not None
+        stack = Stack.of(self)
+        plan_tag = {"aws:ResourceTag/smokejumper:plan": self.plan.name}
+        region, account = stack.region, stack.account
+        # Describe calls cannot be scoped to resources (EC2 allows only "*" for them).
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["ec2:DescribeVolumes", "ec2:DescribeInstances", "ec2:DescribeSnapshots"], resources=["*"]
+            )
+        )
+        # Snapshots of any volume (the plan's selectors choose by tags at run time), born with the plan's tag.
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["ec2:CreateSnapshot", "ec2:CreateSnapshots"],
+                resources=[
+                    f"arn:{stack.partition}:ec2:{region}:{account}:volume/*",
+                    f"arn:{stack.partition}:ec2:{region}:{account}:instance/*",
+                ],
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["ec2:CreateSnapshot", "ec2:CreateSnapshots"],
+                resources=[f"arn:{stack.partition}:ec2:{region}::snapshot/*"],
+                conditions={"StringEquals": {"aws:RequestTag/smokejumper:plan": self.plan.name}},
+            )
+        )
+        # Tags at creation, and the per-PVC tags after a multi-volume CreateSnapshots: on this plan's snapshots only.
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["ec2:CreateTags"],
+                resources=[f"arn:{stack.partition}:ec2:{region}::snapshot/*"],
+                conditions={"StringEquals": {"ec2:CreateAction": ["CreateSnapshot", "CreateSnapshots"]}},
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["ec2:CreateTags", "ec2:DeleteSnapshot"],
+                resources=[f"arn:{stack.partition}:ec2:{region}::snapshot/*"],
+                conditions={"StringEquals": plan_tag},
+            )
+        )
+        # The item's record, and what was started (read back by the next look); manifests, to refuse a committed run.
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:PutObject", "s3:AbortMultipartUpload"], resources=[self._prefix_arn("runs/*")]
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject"],
+                resources=[
+                    self._prefix_arn("runs/*/manifest.json"),
+                    self._prefix_arn("runs/*/volumes/*/snapshots-started.json"),
+                ],
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"],
+                resources=[self.storage.bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{self.plan.name}/runs/*"]}},
+            )
+        )
+        self.storage.key.grant(role, "kms:GenerateDataKey", "kms:Decrypt")
+        self._acknowledge_runs_prefix(role, "writes the records of its plan's runs, whose keys name the run")
+        bucket = self.logical_id(self.storage.bucket)
+        for pattern, why in (
+            ("runs/*/manifest.json", "reads only the manifests of its own plan's runs, to refuse a committed run"),
+            ("runs/*/volumes/*/snapshots-started.json", "reads back the snapshots it started for a run"),
+        ):
+            acknowledge(role, f"{IAM5}[Resource::<{bucket}.Arn>/{self.plan.name}/{pattern}]", why)
+        for resource, why in (
+            ("volume/*", "any volume: the plan's selectors choose them by tags when the run starts"),
+            ("instance/*", "CreateSnapshots names the instance whose volumes are snapshotted together"),
+        ):
+            acknowledge(role, f"{IAM5}[Resource::arn:{stack.partition}:ec2:{region}:{account}:{resource}]", why)
+        acknowledge(
+            role,
+            f"{IAM5}[Resource::arn:{stack.partition}:ec2:{region}::snapshot/*]",
+            "snapshots are created with the plan's tag (aws:RequestTag) and tagged or deleted only when they "
+            "carry it (aws:ResourceTag): this plan's snapshots, whose ids are not known in advance",
+        )
 
     def _acknowledge_runs_prefix(self, role: iam.IRole, why: str) -> None:
         bucket = self.logical_id(self.storage.bucket)

@@ -13,10 +13,6 @@ goes between two firings (`smokejumper.cron.longest_gap`, DST included), plus th
 (the next run may succeed only at its very end), plus SLACK. Within that window a healthy schedule always
 brings a success, so the alarm means what it says: the item has not been backed up when it should have
 been. Missing data is breaching on purpose: a schedule that stopped firing emits nothing at all.
-
-Volumes get no staleness alarm yet: the workflow does not back them up until its snapshot loop exists
-(its start step refuses the "volumes" component), so an alarm on them would only ever be in ALARM. Add
-them with the loop, by adding "volumes" to handlers.WORKFLOW_COMPONENTS.
 """
 
 from __future__ import annotations
@@ -32,7 +28,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 from smokejumper.cron import longest_gap
-from smokejumper.handlers import METRICS_NAMESPACE, WORKFLOW_COMPONENTS
+from smokejumper.handlers import METRICS_NAMESPACE
 from smokejumper.plan import Plan, Schedule
 from smokejumper.runs import RunItem, plan_items
 
@@ -107,8 +103,7 @@ class BackupMonitoring(Construct):
         self.state_machine = state_machine
         self.time_limit = time_limit
         self.actions = [cloudwatch_actions.SnsAction(topic) for topic in topics]
-        # What the workflow backs up (handlers.WORKFLOW_COMPONENTS): an alarm on anything else could only fire.
-        self.items = [item for item in plan_items(plan) if item.component in WORKFLOW_COMPONENTS]
+        self.items = plan_items(plan)
         self.execution_alarms = self._execution_alarms()
         self.windows = {
             item.path: StalenessWindow.of(getattr(plan.schedules, item.component), time_limit) for item in self.items
@@ -251,7 +246,7 @@ class BackupMonitoring(Construct):
             markdown=(
                 f"# smokejumper {self.plan.name}\n"
                 "Last success is a Unix time in seconds (`date -ud @N`); a staleness alarm goes off when an "
-                f"item has no success for its window ({windows}). The workflow does not back up volumes yet."
+                f"item has no success for its window ({windows}). "
             ),
             width=24,
             height=2,

@@ -27,9 +27,7 @@ from smokejumper.plan import Plan
 from infra.nag import acknowledge
 
 SCHEDULE_TRIGGER = "schedule"
-# Volumes get no schedule yet: the workflow's snapshot loop is still to come, and until then its start
-# step refuses the "volumes" component, so a schedule for them would fail every night. Add it with the loop.
-SCHEDULED_COMPONENTS = ("etcd", "databases")
+SCHEDULED_COMPONENTS = ("etcd", "databases", "volumes")
 # A StartExecution fails for a throttle or a Step Functions hiccup, which passes within minutes, or for
 # something broken (a deleted role or state machine), which no retry fixes. Three tries within an hour
 # cover the first; after that the request goes to the dead-letter queue, where it is seen, rather than

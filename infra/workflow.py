@@ -227,6 +227,21 @@ class BackupWorkflow(Construct):
 
     def _component_map(self, component: str) -> sfn.Map:
         noun = ITEM_NOUNS[component]
+        record = sfn.Pass(
+            self,
+            f"Record {noun} failure",
+            comment="The item's error and cause go to the manifest; the other items go on",
+            parameters={"item": sfn.JsonPath.object_at("$.item"), "error": sfn.JsonPath.object_at("$.error")},
+        )
+        processor = self._snapshot_loop(record) if component == "volumes" else self._backup_step(noun, record)
+        return sfn.Map(
+            self,
+            f"Each {noun}",
+            items_path=f"$.work.{component}",
+            max_concurrency=self.plan.concurrency,
+        ).item_processor(processor)
+
+    def _backup_step(self, noun: str, record: sfn.Pass) -> sfn.IChainable:
         item = tasks.LambdaInvoke(
             self,
             f"Back up {noun}",
@@ -240,19 +255,62 @@ class BackupWorkflow(Construct):
             backoff_rate=RETRY_BACKOFF,
             max_attempts=ITEM_ATTEMPTS - 1,
         )
-        record = sfn.Pass(
-            self,
-            f"Record {noun} failure",
-            comment="The item's error and cause go to the manifest; the other items go on",
-            parameters={"item": sfn.JsonPath.object_at("$.item"), "error": sfn.JsonPath.object_at("$.error")},
-        )
         item.add_catch(record, errors=["States.ALL"], result_path="$.error")
-        return sfn.Map(
+        return item
+
+    def _snapshot_loop(self, record: sfn.Pass) -> sfn.IChainable:
+        """Start a selector's snapshots, then wait and look until all are completed: no Lambda ever waits."""
+        function = self.functions.snapshot_volumes
+        start = tasks.LambdaInvoke(
             self,
-            f"Each {noun}",
-            items_path=f"$.work.{component}",
-            max_concurrency=self.plan.concurrency,
-        ).item_processor(item)
+            "Start volume snapshots",
+            lambda_function=function,
+            comment="Select the volumes by tags and namespaces and start their snapshots (not retried: no duplicates)",
+            payload=sfn.TaskInput.from_object(
+                {
+                    "phase": "start",
+                    "ticket": sfn.JsonPath.object_at("$.ticket"),
+                    "item": sfn.JsonPath.object_at("$.item"),
+                }
+            ),
+            payload_response_only=True,
+        )
+        wait = sfn.Wait(
+            self,
+            "Wait for the snapshots",
+            comment="The selector's poll_seconds",
+            time=sfn.WaitTime.seconds_path("$.poll_seconds"),
+        )
+        look = tasks.LambdaInvoke(
+            self,
+            "Look at the snapshots",
+            lambda_function=function,
+            comment="One DescribeSnapshots for all that are pending; an error or the selector's timeout fails the item",
+            payload=sfn.TaskInput.from_object(
+                {
+                    "phase": "look",
+                    "ticket": sfn.JsonPath.object_at("$.ticket"),
+                    "item": sfn.JsonPath.object_at("$.item"),
+                    "snapshots": sfn.JsonPath.list_at("$.snapshots"),
+                    "give_up_at": sfn.JsonPath.number_at("$.give_up_at"),
+                    "poll_seconds": sfn.JsonPath.number_at("$.poll_seconds"),
+                }
+            ),
+            payload_response_only=True,
+        )
+        look.add_retry(
+            errors=TRANSIENT_ERRORS, interval=RETRY_INTERVAL, backoff_rate=RETRY_BACKOFF, max_attempts=ITEM_ATTEMPTS - 1
+        )
+        recorded = sfn.Pass(
+            self,
+            "Snapshots recorded",
+            parameters={"item": sfn.JsonPath.object_at("$.item"), "ref": sfn.JsonPath.object_at("$.ref")},
+        )
+        for step in (start, look):
+            step.add_catch(record, errors=["States.ALL"], result_path="$.error")
+        done = sfn.Choice(self, "All snapshots completed?").when(sfn.Condition.boolean_equals("$.done", True), recorded)
+        done.otherwise(wait)
+        return start.next(wait).next(look).next(done)
 
     def _notify(self, name: str, message_path: str, subject_path: str) -> sfn.IChainable:
         """Publish `message_path` to every topic of the plan, in sequence; a failing publish fails the run anyway."""
@@ -277,9 +335,9 @@ class BackupWorkflow(Construct):
             "Step Functions' log delivery (logs:*LogDelivery*, DescribeResourcePolicies...) and X-Ray's "
             "PutTraceSegments cannot be scoped to a resource",
         )
-        for function in (self.functions.start_run, self.functions.backup_item, self.functions.commit_run):
+        for function in self.functions.functions.values():
             acknowledge(
                 machine.role,
                 f"{IAM5}[Resource::<{self.functions.logical_id(function)}.Arn>:*]",
-                "CDK's LambdaInvoke grants the function and its versions (ARN:*); only these three functions",
+                "CDK's LambdaInvoke grants the function and its versions (ARN:*); only the plan's own functions",
             )

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from smokejumper.catalog import read_manifest, scan_runs
+from smokejumper.catalog import read_artifact_record, read_manifest, scan_runs
 from smokejumper.locks import KEY, TTL_ATTRIBUTE
 from smokejumper.offline.workflow import OfflineWorkflow
 from smokejumper.plan import Plan
@@ -65,11 +65,22 @@ def estate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Estate]:
         plan = Plan.model_validate(
             {
                 "name": PLAN,
-                "schedules": {"etcd": {"cron": "cron(15 * * * ? *)"}, "databases": {"cron": "cron(0 2 * * ? *)"}},
+                "schedules": {
+                    "etcd": {"cron": "cron(15 * * * ? *)"},
+                    "databases": {"cron": "cron(0 2 * * ? *)"},
+                    "volumes": {"cron": "cron(30 1 * * ? *)"},
+                },
                 "network": {"vpc_id": "vpc-0a1b2c3d", "subnet_ids": ["subnet-0a1b2c3d"]},
                 # Two good runs kept, whatever their age: the fifth run of a day deletes the oldest.
                 "retention": {"daily": 1, "weekly": 0, "monthly": 0, "min_keep": 2},
                 "etcd": [{"name": "k8s", "endpoints": [etcd.endpoint]}],
+                "volumes": [
+                    {
+                        "name": "pvs",
+                        "tags": [{"key": "kubernetes.io/cluster/cf-offline", "values": ["owned"]}],
+                        "poll_seconds": 5,
+                    }
+                ],
                 "databases": [
                     {**postgres, "name": "ccdb", "port": pg.port, "credentials_secret_arn": PG_SECRET},
                     {
@@ -127,6 +138,7 @@ def test_a_full_run_with_one_database_unreachable(workflow: OfflineWorkflow, tmp
         "databases/credhub": ("succeeded", None),
         "databases/flaky": ("succeeded", None),
         "databases/gone": ("failed", "SourceUnreachable"),
+        "volumes/pvs": ("succeeded", None),  # no volume carries its tags here: an empty, recorded selection
     }
     for ref in manifest.artifacts:
         if ref.status == "succeeded":
@@ -161,7 +173,7 @@ def test_a_full_run_with_one_database_unreachable(workflow: OfflineWorkflow, tmp
 
 def test_a_schedule_starts_a_run_of_its_component(workflow: OfflineWorkflow) -> None:
     schedules = workflow.schedules()
-    assert sorted(schedules) == [f"smokejumper-{PLAN}-databases", f"smokejumper-{PLAN}-etcd"]
+    assert sorted(schedules) == [f"smokejumper-{PLAN}-{c}" for c in ("databases", "etcd", "volumes")]
     execution = workflow.wait(workflow.fire_schedule(f"smokejumper-{PLAN}-etcd"))
     assert execution.status == "SUCCEEDED", execution.cause
     summary = execution.output["summary"]  # type: ignore[index]
@@ -252,3 +264,79 @@ def test_retention_is_applied_after_each_run(workflow: OfflineWorkflow) -> None:
         deleted.append(execution.output["summary"]["retention"]["deleted"])  # type: ignore[index]
     assert deleted == [0, 0, 1, 1]  # min_keep 2, one a day: the third run deletes the first
     assert len(scan_runs(workflow.store(), plan=PLAN).runs) == 2
+
+
+def csi_volume(ec2: Any, namespace: str, name: str) -> str:
+    tags = {
+        "kubernetes.io/cluster/cf-offline": "owned",
+        "kubernetes.io/created-for/pvc/namespace": namespace,
+        "kubernetes.io/created-for/pvc/name": name,
+        "kubernetes.io/created-for/pv/name": f"pvc-{name}",
+    }
+    return ec2.create_volume(
+        AvailabilityZone="eu-west-1a",
+        Size=8,
+        TagSpecifications=[{"ResourceType": "volume", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}],
+    )["VolumeId"]
+
+
+def hold(snapshot_ids: list[str], state: str) -> None:
+    """moto's snapshots are born completed: report them as EC2 would while they are being made."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.ec2.models import ec2_backends
+
+    for snapshot_id in snapshot_ids:
+        ec2_backends[DEFAULT_ACCOUNT_ID]["eu-west-1"].snapshots[snapshot_id].status = state
+
+
+def test_volume_snapshots_are_waited_for_by_the_state_machine_and_recorded_per_pvc(
+    estate: Estate, tmp_path: Path
+) -> None:
+    looks: list[int] = []
+
+    def snapshots_take_two_looks(invocation: Any) -> None:
+        phase = invocation.event.get("phase")
+        if phase == "start" and invocation.result:
+            hold(invocation.result["snapshots"], "pending")
+        elif phase == "look" and invocation.result:
+            looks.append(invocation.result.get("pending", 0))
+            if len(looks) == 2:
+                hold(invocation.event["snapshots"], "completed")
+
+    with OfflineWorkflow(estate.plan, estate.secrets, tmp_path / "out", on_invocation=snapshots_take_two_looks) as wf:
+        ec2 = wf.session.client("ec2")
+        volumes = {csi_volume(ec2, "cf-db", "data-0"), csi_volume(ec2, "cf-apps", "cache")}
+        execution = wf.wait(wf.start({"components": ["volumes"]}))
+        assert execution.status == "SUCCEEDED", execution.cause
+        assert looks == [2, 2, 0], "pending twice, then completed: the state machine waited and looked again"
+        history = wf.history(execution.arn)
+        assert sum(event["type"] == "WaitStateEntered" for event in history) == 3
+        run_id = execution.output["summary"]["run_id"]  # type: ignore[index]
+        store = wf.store()
+        [ref] = read_manifest(store, run_id).artifacts
+        assert (ref.path, ref.status, ref.engine) == ("volumes/pvs", "succeeded", "ebs")
+        assert verify_location(store.child(f"runs/{run_id}/volumes/pvs")).ok
+        record, _ = read_artifact_record(store.child(f"runs/{run_id}/volumes/pvs"))
+        by_pvc = {(r["pvc_namespace"], r["pvc_name"]): r for r in record.snapshot_point["snapshots"]}
+        assert set(by_pvc) == {("cf-db", "data-0"), ("cf-apps", "cache")}
+        assert {r["volume_id"] for r in by_pvc.values()} == volumes
+        tagged = ec2.describe_snapshots(Filters=[{"Name": "tag:smokejumper:run-id", "Values": [run_id]}])
+        assert {s["SnapshotId"] for s in tagged["Snapshots"]} == {r["snapshot_id"] for r in by_pvc.values()}
+
+
+def test_a_snapshot_in_error_fails_its_item_at_once_and_the_others_go_on(estate: Estate, tmp_path: Path) -> None:
+    def one_fails(invocation: Any) -> None:
+        if invocation.event.get("phase") == "start" and invocation.result:
+            hold(invocation.result["snapshots"][:1], "error")
+
+    with OfflineWorkflow(estate.plan, estate.secrets, tmp_path / "out", on_invocation=one_fails) as wf:
+        csi_volume(wf.session.client("ec2"), "cf-db", "data-0")
+        execution = wf.wait(wf.start({"items": ["pvs", "k8s"]}))
+        assert execution.status == "FAILED"
+        summary = json.loads(json.dumps(wf.completed_events()[0]["detail"]))
+        statuses = {item["path"]: (item["status"], item["error_type"]) for item in summary["items"]}
+        assert statuses == {"etcd/k8s": ("succeeded", None), "volumes/pvs": ("failed", "SnapshotFailed")}
+        [failed] = [item for item in summary["items"] if item["path"] == "volumes/pvs"]
+        assert "cf-db/data-0 failed" in failed["error"]
+        looks = [e for e in wf.history(execution.arn) if e["type"] == "WaitStateEntered"]
+        assert len(looks) == 1, "failed at the first look, not after the timeout"

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Template
 from smokejumper.cron import longest_gap
-from smokejumper.handlers import WORKFLOW_COMPONENTS
 from smokejumper.plan import Plan, Schedule
 from smokejumper.runs import plan_items
 
@@ -22,11 +21,6 @@ SEVEN_DAYS = 7 * 24 * 3600
 EXISTING_TOPIC = "arn:aws:sns:eu-west-1:111111111111:platform-alerts"
 # What an ARN token renders as, long enough for any real state machine ARN.
 ARN_PLACEHOLDER = "arn:aws:states:eu-west-1:111111111111:stateMachine:" + "x" * 80
-
-
-def workflow_items(plan):
-    """The items the workflow backs up (volumes wait for its snapshot loop), which the alarms watch."""
-    return [item for item in plan_items(plan) if item.component in WORKFLOW_COMPONENTS]
 
 
 def render(value: Any, placeholder: str = "<ref>") -> str:
@@ -122,7 +116,7 @@ def test_every_alarm_notifies_an_existing_topic_too(fresh_app, stack_builder, ex
     template = Template.from_stack(stack).to_json()
     topic = {"Ref": stack.get_logical_id(stack.notifications.topic.node.default_child)}
     found = alarms(template)
-    assert len(found) == 3 + len(workflow_items(example_plan))
+    assert len(found) == 3 + len(plan_items(example_plan))
     for properties in found.values():
         assert properties["AlarmActions"] == [topic, EXISTING_TOPIC]
 
@@ -133,9 +127,9 @@ def test_every_alarm_notifies_an_existing_topic_too(fresh_app, stack_builder, ex
 def test_one_staleness_alarm_per_backed_up_item(built):
     plan: Plan = built.stack.plan
     found = staleness_alarms(built.template.to_json())
-    # Every etcd cluster and database; volumes have no source yet, so no alarm.
-    assert set(found) == {("etcd", c.name) for c in plan.etcd} | {("databases", d.name) for d in plan.databases}
-    assert plan.volumes, "the example plan lists volumes, which must not get an alarm yet"
+    # Every etcd cluster, database and volume selector.
+    assert set(found) == {(item.component, item.name) for item in plan_items(plan)}
+    assert plan.volumes, "the example plan lists volumes, which get their alarm too"
     service = commit_service_name(built)
     for (component, item), properties in found.items():
         assert properties["AlarmName"] == f"smokejumper-{plan.name}-stale-{component}-{item}"
@@ -163,7 +157,7 @@ def test_staleness_window_is_the_schedules_longest_gap_plus_the_runs_time_limit(
     limit = time_limit_of(template)
     assert limit == built.stack.workflow.time_limit
     expected = {}
-    for component in ("etcd", "databases"):
+    for component in ("etcd", "databases", "volumes"):
         schedule = getattr(plan.schedules, component)
         gap = longest_gap(schedule.cron, schedule.time_zone)
         assert gap is not None
@@ -174,6 +168,7 @@ def test_staleness_window_is_the_schedules_longest_gap_plus_the_runs_time_limit(
     # autumn change): their windows differ by far more than the time limit.
     assert expected["etcd"] == 4
     assert expected["databases"] == 28
+    assert expected["volumes"] == 28
 
 
 def test_staleness_descriptions_say_what_to_do_and_fit(built):
@@ -213,7 +208,7 @@ def test_dashboard_shows_every_item_and_every_alarm(built):
     parts = dashboard["DashboardBody"]["Fn::Join"][1]
     body = render(dashboard["DashboardBody"], '"<ref>"')
     service = commit_service_name(built)
-    for item in workflow_items(plan):
+    for item in plan_items(plan):
         for metric in ("LastSuccessTimestamp", "BackupBytes", "BackupSeconds", "BackupSucceeded"):
             dimensions = f'"component","{item.component}","item","{item.name}","plan","{plan.name}"'
             assert f'"Smokejumper","{metric}",{dimensions},"service","{service}"' in body

@@ -23,18 +23,29 @@ from infra import nag
 _WILDCARDS = ["AwsSolutions-IAM5[Resource::*]"]
 _RUNS = "AwsSolutions-IAM5[Resource::<StorageBucket5CB7C8EA.Arn>/{plan}/runs/*]"
 _LOGS = "AwsSolutions-IAM5[Resource::<Functions{name}Logs{hash}.Arn>:*]"
-_LOG_HASHES = {"startrun": "74E6BFC4", "backupitem": "6B92F98C", "commitrun": "AFF3988E"}
+_LOG_HASHES = {"startrun": "74E6BFC4", "backupitem": "6B92F98C", "commitrun": "AFF3988E", "snapshotvolumes": "65DD0F93"}
 ACKNOWLEDGED: dict[str, list[str]] = {}
 for _name, _hash in _LOG_HASHES.items():
     _rules = [*_WILDCARDS, _LOGS.format(name=_name, hash=_hash)] + ([_RUNS] if _name != "startrun" else [])
-    if _name == "backupitem":  # it reads manifests only, to refuse writing into a committed run
+    if _name in ("backupitem", "snapshotvolumes"):  # it reads manifests only, to refuse a committed run
         _rules.insert(2, "AwsSolutions-IAM5[Resource::<StorageBucket5CB7C8EA.Arn>/{plan}/runs/*/manifest.json]")
+    if _name == "snapshotvolumes":  # what it started, and EC2's volumes, instances and the plan's snapshots
+        _rules.remove(_RUNS)
+        _rules.insert(2, _RUNS)
+        _rules += [
+            "AwsSolutions-IAM5[Resource::<StorageBucket5CB7C8EA.Arn>/{plan}/runs/*/volumes/*/snapshots-started.json]",
+            "AwsSolutions-IAM5[Resource::arn:aws:ec2:eu-west-1:111111111111:volume/*]",
+            "AwsSolutions-IAM5[Resource::arn:aws:ec2:eu-west-1:111111111111:instance/*]",
+            "AwsSolutions-IAM5[Resource::arn:aws:ec2:eu-west-1::snapshot/*]",
+        ]
     ACKNOWLEDGED[f"Functions{_name}Role"] = _rules
     ACKNOWLEDGED[f"Functions{_name}RoleDefaultPolicy"] = _rules
     ACKNOWLEDGED[f"Functions{_name}"] = ["AwsSolutions-L1"]
 # The state machine's role: log delivery and X-Ray on "*", and each function with its versions (ARN:*).
 _INVOKE = "AwsSolutions-IAM5[Resource::<Functions{name}{hash}.Arn>:*]"
-_FUNCTION_HASHES = {"startrun": "83A5C8AF", "backupitem": "99ED7774", "commitrun": "BB756E46"}
+_FUNCTION_HASHES = {
+    "startrun": "83A5C8AF", "backupitem": "99ED7774", "commitrun": "BB756E46", "snapshotvolumes": "CE20EACF"
+}  # fmt: skip
 _MACHINE = [*_WILDCARDS, *(_INVOKE.format(name=name, hash=hash_) for name, hash_ in _FUNCTION_HASHES.items())]
 ACKNOWLEDGED["WorkflowStateMachineRole"] = _MACHINE
 ACKNOWLEDGED["WorkflowStateMachineRoleDefaultPolicy"] = _MACHINE

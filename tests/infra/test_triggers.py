@@ -75,8 +75,8 @@ def test_one_schedule_per_scheduled_component(example, plain):
         # Otherwise the test below proves nothing: the example has every component, each with a schedule.
         assert all((plan.etcd, plan.databases, plan.volumes, plan.schedules.volumes))
         schedules = schedules_by_name(built.template)
-        assert set(schedules) == {schedule_name(plan, component) for component in ("etcd", "databases")}
-        for component in ("etcd", "databases"):
+        assert set(schedules) == {schedule_name(plan, component) for component in ("etcd", "databases", "volumes")}
+        for component in ("etcd", "databases", "volumes"):
             properties = schedules[schedule_name(plan, component)]
             expected = getattr(plan.schedules, component)
             assert properties["ScheduleExpression"] == expected.cron
@@ -95,13 +95,6 @@ def test_the_example_schedules_differ_in_cron_and_time_zone(example):
     etcd, databases = example.stack.plan.schedules.etcd, example.stack.plan.schedules.databases
     assert (etcd.cron, etcd.time_zone) != (databases.cron, databases.time_zone)
     assert etcd.time_zone != databases.time_zone
-
-
-def test_volumes_have_no_schedule_yet(example):
-    # start_run refuses the "volumes" component until their source exists; a schedule would fail nightly.
-    for properties in schedules_by_name(example.template).values():
-        assert "volumes" not in properties["Name"]
-        assert StartRunEvent.model_validate_json(properties["Target"]["Input"]).components != ["volumes"]
 
 
 def test_each_schedule_starts_a_run_of_its_component_only(example, plain):
@@ -123,7 +116,9 @@ def test_a_component_without_items_gets_no_schedule(fresh_app, stack_builder, ex
     plan = Plan.model_validate(data)
     assert plan.schedules.etcd is not None
     stack = stack_builder(fresh_app, plan)
-    assert set(schedules_by_name(Template.from_stack(stack))) == {schedule_name(plan, "databases")}
+    assert set(schedules_by_name(Template.from_stack(stack))) == {
+        schedule_name(plan, component) for component in ("databases", "volumes")
+    }
 
 
 def test_the_schedules_role_may_start_this_state_machine_and_write_the_dlq_only(example, plain):

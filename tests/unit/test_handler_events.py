@@ -95,14 +95,12 @@ def test_the_failure_message_names_the_run_each_failed_item_and_its_cause():
     assert "run 20261207T010000Z-aaaa" in text
 
 
-def test_the_workflow_leaves_volumes_to_backup_run_until_its_snapshot_loop_exists():
+def test_the_workflow_backs_up_volumes_in_their_own_branch():
     data = big_plan(1).model_dump(mode="json", exclude_none=True)
     data["volumes"] = [{"name": "pvs", "tags": [{"key": "ebs.csi.aws.com/cluster", "values": ["true"]}]}]
     data["schedules"]["volumes"] = {"cron": "cron(30 1 * * ? *)"}
     env = handlers.Environment(Plan.model_validate(data), "bucket", None)
     started = handlers.start(handlers.WorkflowStart(), env)
-    assert [item["item"]["component"] for items in started["work"].values() for item in items] == ["databases"]
-    with pytest.raises(handlers.ItemFailed) as caught:
-        handlers.start(handlers.WorkflowStart(request=handlers.StartRunEvent(components=["volumes"])), env)
-    assert type(caught.value).__name__ == "InvalidInput"
-    assert "backup run --component volumes" in str(caught.value)
+    assert {component: [w["item"]["name"] for w in work] for component, work in started["work"].items()} == {
+        "etcd": [], "databases": ["db-0"], "volumes": ["pvs"]
+    }  # fmt: skip

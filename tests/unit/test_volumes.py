@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -225,7 +226,7 @@ def test_the_source_looks_again_after_each_poll_and_gives_up_at_the_timeout(ec2:
     pv(ec2, "cf-db", "data-0")
     plan = volumes_plan(poll_seconds=30, timeout_minutes=2)
     target = VolumeTarget(plan.volumes[0], plan.name, "20261207T010000Z-abcd", REGION)
-    now = [0.0]
+    now = [time.time()]  # a clock that moves only when the source sleeps
     polls: list[float] = []
 
     def sleep(seconds: float) -> None:  # the machine's clock moves; nothing sleeps

@@ -31,15 +31,27 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from smokejumper.catalog import ArtifactRef, RunManifest
+from smokejumper.catalog import ArtifactRef, RunManifest, run_dir
 from smokejumper.deadline import Deadline
 from smokejumper.errors import UsageError
 from smokejumper.failures import ERROR_TYPES, BackupInProgress, describe, error_type_of
 from smokejumper.locks import LOCK_TABLE_VARIABLE, BusyItem, DynamoDbLocks, run_time_limit
 from smokejumper.plan import Plan
-from smokejumper.runs import COMPONENTS, RunItem, RunTicket, backup_item, commit_run, failed_ref, prune, start_run
+from smokejumper.runs import (
+    COMPONENTS,
+    RunItem,
+    RunTicket,
+    backup_item,
+    commit_run,
+    failed_ref,
+    prune,
+    refuse_committed,
+    start_run,
+)
 from smokejumper.secrets import SecretsManagerSecrets
-from smokejumper.store import Store, open_store
+from smokejumper.sources.base import BackupResult
+from smokejumper.sources.volumes.source import VolumeTarget
+from smokejumper.store import Store, join_key, open_store
 
 PLAN_FILE = "plan.json"
 PLAN_FILE_VARIABLE = "SMOKEJUMPER_PLAN_FILE"
@@ -107,6 +119,17 @@ class BackupItemEvent(_Event):
 
     ticket: TicketModel
     item: ItemModel
+
+
+class VolumesStepEvent(_Event):
+    """One step of a volume selector's snapshots: start them, or look at them (what the start returned)."""
+
+    phase: Literal["start", "look"]
+    ticket: TicketModel
+    item: ItemModel
+    snapshots: list[str] = Field(default_factory=list)
+    give_up_at: float = 0.0
+    poll_seconds: int = 30
 
 
 class CaughtError(_Event):
@@ -210,11 +233,6 @@ def s3_client() -> Any:
     return boto3.client("s3", config=Config(retries={"mode": "standard", "max_attempts": 6}))
 
 
-# What a request for "everything" backs up in the workflow: volumes join once its snapshot loop exists
-# (they need a Wait between steps, which a Lambda must not do itself).
-WORKFLOW_COMPONENTS = ("etcd", "databases")
-
-
 # --- the three steps -------------------------------------------------------------------------------
 
 
@@ -230,14 +248,9 @@ def start(
     try:
         if request.plan is not None and request.plan != env.plan.name:
             raise UsageError(f"the request is for plan {request.plan!r}; this workflow backs up {env.plan.name!r}")
-        if "volumes" in request.components:
-            raise UsageError(
-                "the workflow does not snapshot volumes yet (its snapshot loop is being built)",
-                hint="back them up with `smokejumper backup run --component volumes`; the workflow does the rest",
-            )
         ticket = start_run(
             env.plan,
-            components=request.components or WORKFLOW_COMPONENTS,
+            components=request.components,
             names=request.items,
             trigger=request.trigger,
             now=now,
@@ -292,6 +305,53 @@ def back_up(event: BackupItemEvent, env: Environment, context: Any, *, logger: A
     if logger is not None:
         logger.info("backup done", extra={"item": item.path, "bytes": ref.size, "seconds": ref.seconds})
     return {"item": event.item.model_dump(), "ref": ref.model_dump(mode="json")}
+
+
+def snapshot_volumes(event: VolumesStepEvent, env: Environment, *, ec2: Any = None) -> dict[str, Any]:
+    """A selector's snapshots, one step at a time: started, then looked at until done (the workflow waits).
+
+    Returns the next step's input with `done` false, or the item's manifest entry with `done` true.
+    """
+    from smokejumper.sources.volumes.source import ec2_client, look_phase, start_phase
+
+    ticket, item = event.ticket.ticket(), event.item.item()
+    try:
+        selector = next((v for v in env.plan.volumes if v.name == item.name), None)
+        if ticket.plan != env.plan.name or item.component != "volumes" or selector is None:
+            raise UsageError(f"plan {env.plan.name} has no volume selector {item.name!r} (run of plan {ticket.plan})")
+        target = VolumeTarget(selector, env.plan.name, ticket.run_id, env.plan.deployment.region)
+        store = env.store(s3_client())
+        artifact_dir = join_key(run_dir(ticket.run_id), item.path)
+        client = ec2 or ec2_client(target.region)
+        if event.phase == "start":
+            refuse_committed(store, ticket)
+            state = start_phase(client, store, artifact_dir, target)
+            return {
+                "ticket": event.ticket.model_dump(mode="json"),
+                "item": event.item.model_dump(),
+                **state,
+                "done": False,
+            }
+        outcome = look_phase(client, store, artifact_dir, target, event.snapshots, event.give_up_at)
+    except Exception as exc:
+        raise typed(exc) from exc
+    if isinstance(outcome, BackupResult):
+        ref = ArtifactRef(
+            path=item.path,
+            engine=item.engine,
+            name=item.name,
+            status="succeeded",
+            size=outcome.record.size,
+            record_sha256=outcome.record_sha256,
+            seconds=round((outcome.record.finished_at - outcome.record.started_at).total_seconds(), 3),
+        )
+        return {"item": event.item.model_dump(), "ref": ref.model_dump(mode="json"), "done": True}
+    return {
+        **event.model_dump(mode="json", exclude={"phase"}),
+        "done": False,
+        "completed": len(outcome.completed),
+        "pending": len(outcome.pending),
+    }
 
 
 def commit(

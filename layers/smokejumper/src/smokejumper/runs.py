@@ -180,6 +180,15 @@ def _resolve(plan: Plan, item: RunItem, secrets: Secrets, ticket: RunTicket) -> 
     )
 
 
+def refuse_committed(store: Store, ticket: RunTicket) -> None:
+    """A committed run's artifacts are never rewritten: an item step of it refuses to start."""
+    if store.exists(join_key(run_dir(ticket.run_id), MANIFEST)):
+        raise UsageError(
+            f"run {ticket.run_id} is committed already: its artifacts are never rewritten",
+            hint="start a new run",
+        )
+
+
 def backup_item(
     plan: Plan,
     store: Store,
@@ -195,11 +204,7 @@ def backup_item(
     run_id_time(ticket.run_id)  # a ticket from outside (a state machine's input) names a real run directory
     if ticket.items and item not in ticket.items:
         raise UsageError(f"run {ticket.run_id} has no item {item.path}", hint="back up the run's own items")
-    if store.exists(join_key(run_dir(ticket.run_id), MANIFEST)):
-        raise UsageError(
-            f"run {ticket.run_id} is committed already: its artifacts are never rewritten",
-            hint="start a new run",
-        )
+    refuse_committed(store, ticket)
     artifact_dir = join_key(run_dir(ticket.run_id), item.path)
     target = _resolve(plan, item, secrets, ticket)
     writes_to: Store = store

@@ -10,7 +10,8 @@ matched against the synthesized rule's pattern) or `start` (an input, as a
 person would paste it in the console). `wait` follows the execution.
 
 Known limits of moto, each handled here (the comments say where):
-- Retry intervals really sleep: the runner shortens them (`RETRY_SLEEP_CAP`).
+- Retry intervals and Wait states really sleep: the runner shortens them
+  (`RETRY_SLEEP_CAP`, `WAIT_CAP`).
 - EventBridge rules never start state machines in moto: `send_event` matches
   the event against the rule's pattern with moto's own matcher and starts
   the rule's state machine target with the input the target selects.
@@ -57,6 +58,8 @@ OFFLINE_ACCOUNT = "123456789012"  # moto's account: the plan's stack is synthesi
 DEFAULT_REGION = "eu-west-1"
 # A Retry's interval (30 s, then 60 s in the workflow) is real time in moto; offline, a second at most.
 RETRY_SLEEP_CAP = 1.0
+# A Wait state (the volumes' poll_seconds) waits this long offline: the loop runs, the minutes do not pass.
+WAIT_CAP = 0.05
 # How long leaving waits for handlers still running after a stop (a dump of the demo's size takes a second).
 DRAIN_SECONDS = 60.0
 _FAKE_ENV = {
@@ -65,6 +68,8 @@ _FAKE_ENV = {
     "AWS_SESSION_TOKEN": "smokejumper-offline",
     # Tracing would try to reach an X-Ray daemon; offline there is none.
     "POWERTOOLS_TRACE_DISABLED": "true",
+    # moto would otherwise load thousands of public AMIs (and their snapshots) into every region's EC2.
+    "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
 }
 _CLEARED_ENV = ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3")
 
@@ -147,6 +152,7 @@ class OfflineWorkflow:
         self._exit.enter_context(_offline_environment(self.region))
         self._exit.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
         self._exit.enter_context(_short_retries())
+        self._exit.enter_context(_short_waits())
         self._exit.enter_context(_quiet_moto())
         self.session = boto3.Session(region_name=self.region)
         self._put_secrets()
@@ -359,6 +365,24 @@ def _short_retries() -> Iterator[None]:
         yield
     finally:
         retrier_decl.time = real  # type: ignore[assignment]
+
+
+@contextmanager
+def _short_waits() -> Iterator[None]:
+    # moto's Wait waits on an event for the state's seconds (and again if woken early): one short wait instead.
+    from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
+
+    real = WaitFunction._wait_interval
+
+    def short(self: Any, env: Any, wait_seconds: int) -> None:
+        if wait_seconds > 0:
+            env.program_state_event.wait(min(wait_seconds, WAIT_CAP))
+
+    WaitFunction._wait_interval = short  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        WaitFunction._wait_interval = real  # type: ignore[method-assign]
 
 
 @contextmanager

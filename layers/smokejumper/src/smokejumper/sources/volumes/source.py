@@ -1,32 +1,36 @@
 """The volumes source: a plan's volume selector backed up as EBS snapshots, one artifact.json recording them.
 
-`backup` starts the snapshots, looks at them every `poll_seconds` until all
-are completed (or one fails, or `timeout_minutes` pass) and writes the
-record. It waits in-process, which suits `smokejumper backup run` on a
-machine; the workflow never lets a Lambda wait: it calls the same
-`start_snapshots` and `look_at` as steps with a Wait state between them.
+Two phases, whoever runs them: `start_phase` selects the volumes and starts
+their snapshots; `look_phase` looks at them once and, when all are
+completed, writes the record. The workflow calls them as two Lambda steps
+with its own Wait state between looks (a Lambda never sleeps through a
+snapshot); `backup` (what `smokejumper backup run` calls) does the same with
+the waits in-process.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from smokejumper.errors import UsageError
 from smokejumper.plan import VolumeSelector
 from smokejumper.sources.base import BackupResult, Progress
-from smokejumper.sources.volumes.selection import describe_selected, select
+from smokejumper.sources.volumes.selection import SelectedVolume, SkippedVolume, describe_selected, select
 from smokejumper.sources.volumes.snapshots import (
     ENGINE,
+    Look,
     SnapshotFailed,
+    StartedSnapshot,
     look_at,
     start_snapshots,
     write_volumes_artifact,
 )
-from smokejumper.store import Store
+from smokejumper.store import Store, join_key
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,93 @@ class VolumeTarget:
     region: str | None = None  # the plan's region; None: the client's default
 
 
+STARTED_FILE = "snapshots-started.json"  # beside artifact.json, written when the snapshots start
+
+
+def start_phase(
+    ec2: Any, store: Store, artifact_dir: str, target: VolumeTarget, *, now: float | None = None
+) -> dict[str, Any]:
+    """Select and start; the snapshots started (kept in the artifact directory) and when to give up.
+
+    What was started is written to the store, not carried in the workflow's state: a run of 200 volumes
+    would carry their records through every poll, against Step Functions' 256 KiB per state.
+    """
+    selector = target.selector
+    moment = now if now is not None else time.time()
+    started_at = datetime.fromtimestamp(moment, UTC)
+    chosen = select(describe_selected(ec2, selector), selector)
+    started = start_snapshots(ec2, chosen, plan=target.plan, run_id=target.run_id, selector=selector)
+    document = {
+        "started_at": started_at.isoformat(),
+        "region": target.region or getattr(getattr(ec2, "meta", None), "region_name", None) or "",
+        "snapshots": [
+            {"snapshot_id": s.snapshot_id, "group": s.group, "volume": _volume_json(s.volume)} for s in started
+        ],
+        "skipped": [volume.to_json() for volume in chosen.skipped],
+    }
+    store.put_bytes(
+        join_key(artifact_dir, STARTED_FILE), json.dumps(document).encode(), content_type="application/json"
+    )
+    return {
+        "snapshots": [s.snapshot_id for s in started],
+        "give_up_at": moment + selector.timeout_minutes * 60,  # not via datetime: it rounds to microseconds
+        "poll_seconds": selector.poll_seconds,
+    }
+
+
+def look_phase(
+    ec2: Any,
+    store: Store,
+    artifact_dir: str,
+    target: VolumeTarget,
+    snapshot_ids: list[str],
+    give_up_at: float,
+    *,
+    now: float | None = None,
+) -> BackupResult | Look:
+    """One look: the committed artifact once every snapshot completed, else the look (SnapshotFailed when late)."""
+    document = json.loads(store.get_bytes(join_key(artifact_dir, STARTED_FILE)))
+    started = [
+        StartedSnapshot(entry["snapshot_id"], SelectedVolume(**entry["volume"]), entry["group"])
+        for entry in document["snapshots"]
+    ]
+    pvc_of = {snapshot.snapshot_id: snapshot.volume.pvc for snapshot in started}
+    look = look_at(ec2, snapshot_ids, pvc_of=pvc_of)
+    if not look.done:
+        if (now if now is not None else time.time()) >= give_up_at:
+            waiting = ", ".join(f"{pvc_of.get(i, i)} {look.progress[i]}" for i in look.pending)
+            raise SnapshotFailed(
+                f"{len(look.pending)} snapshots not completed after {target.selector.timeout_minutes} min: {waiting}",
+                hint="raise the selector's timeout_minutes (a first snapshot of a large volume takes longest)",
+            )
+        return look
+    record, digest = write_volumes_artifact(
+        store,
+        artifact_dir,
+        selector=target.selector,
+        region=document["region"],
+        started=started,
+        completed=look.completed,
+        skipped=[SkippedVolume(**entry) for entry in document["skipped"]],
+        started_at=datetime.fromisoformat(document["started_at"]),
+    )
+    return BackupResult(record, digest)
+
+
+def _volume_json(volume: SelectedVolume) -> dict[str, Any]:
+    data = asdict(volume)
+    data["tags"] = dict(volume.tags)
+    return data
+
+
+def ec2_client(region: str | None) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    # Adaptive retries: EC2 throttles snapshot calls per account; a burst of 200 volumes slows down, not fails.
+    return boto3.client("ec2", region_name=region, config=Config(retries={"mode": "adaptive"}))
+
+
 class VolumesSource:
     engine = ENGINE
     component = "volumes"
@@ -48,7 +139,7 @@ class VolumesSource:
         *,
         ec2: Any = None,
         sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._ec2 = ec2
         self._sleep = sleep
@@ -56,11 +147,7 @@ class VolumesSource:
 
     def _client(self, region: str | None) -> Any:
         if self._ec2 is None:
-            import boto3
-            from botocore.config import Config
-
-            # Adaptive retries: EC2 throttles snapshot calls per account; a burst of 200 volumes slows down, not fails.
-            self._ec2 = boto3.client("ec2", region_name=region, config=Config(retries={"mode": "adaptive"}))
+            self._ec2 = ec2_client(region)
         return self._ec2
 
     def backup(
@@ -72,40 +159,21 @@ class VolumesSource:
         name: str | None = None,
         on_progress: Progress | None = None,
     ) -> BackupResult:
+        """Start, then look every poll_seconds until done: the workflow's steps, with the waits done here."""
         ec2 = self._client(target.region)
-        selector = target.selector
-        started_at = datetime.now(UTC)
-        chosen = select(describe_selected(ec2, selector), selector)
-        started = start_snapshots(ec2, chosen, plan=target.plan, run_id=target.run_id, selector=selector)
-        ids = [snapshot.snapshot_id for snapshot in started]
-        pvc_of = {snapshot.snapshot_id: snapshot.volume.pvc for snapshot in started}
-        give_up = self._clock() + selector.timeout_minutes * 60
+        state = start_phase(ec2, store, artifact_dir, target, now=self._clock())
+        total = len(state["snapshots"])
         while True:
-            look = look_at(ec2, ids, pvc_of=pvc_of)
+            outcome = look_phase(
+                ec2, store, artifact_dir, target, state["snapshots"], state["give_up_at"], now=self._clock()
+            )
+            if isinstance(outcome, BackupResult):
+                if on_progress is not None:
+                    on_progress(f"{total}/{total} snapshots completed", total, 0)
+                return outcome
             if on_progress is not None:
-                done = sum(s.volume.size_gib for s in started if s.snapshot_id not in look.pending)
-                on_progress(f"{len(look.completed)}/{len(ids)} snapshots completed", len(look.completed), done << 30)
-            if look.done:
-                break
-            if self._clock() >= give_up:
-                waiting = ", ".join(f"{pvc_of[i]} {look.progress[i]}" for i in look.pending)
-                raise SnapshotFailed(
-                    f"{len(look.pending)} snapshots not completed after {selector.timeout_minutes} min: {waiting}",
-                    hint="raise the selector's timeout_minutes (a first snapshot of a large volume takes longest)",
-                )
-            self._sleep(selector.poll_seconds)
-        region = target.region or getattr(getattr(ec2, "meta", None), "region_name", None) or ""
-        record, digest = write_volumes_artifact(
-            store,
-            artifact_dir,
-            selector=selector,
-            region=region,
-            started=started,
-            completed=look.completed,
-            skipped=chosen.skipped,
-            started_at=started_at,
-        )
-        return BackupResult(record, digest)
+                on_progress(f"{len(outcome.completed)}/{total} snapshots completed", len(outcome.completed), 0)
+            self._sleep(state["poll_seconds"])
 
     def restore(self, store: Store, artifact_dir: str, request: Any, *, on_progress: Any = None) -> None:
         raise UsageError(
