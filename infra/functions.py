@@ -19,7 +19,7 @@ needs and nothing else:
   stolen role cannot destroy a version) and reads Object Lock state (without
   it, S3 hides the lock and a locked run would be hidden behind a marker).
 
-All three run in the plan's private subnets with its security groups (or one
+All of them run in the plan's private subnets with its security groups (or one
 made for them, open outbound only), log to their own log groups (kept for
 LOG_RETENTION, encrypted with the plan's key when the stack creates it) and
 trace with X-Ray. Memory and timeouts are justified in the README.
