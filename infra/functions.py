@@ -15,6 +15,7 @@ needs and nothing else:
   snapshots only with the plan's tag and tags or deletes only snapshots that
   carry it, writes its record under runs/ and reads back only what it started;
 - commit-run reads and lists its plan's prefix, writes manifests, deletes
+  (with a plan that has volumes: and its plan's EBS snapshots, by tag)
   under runs/ (a delete marker: no s3:DeleteObjectVersion is granted, so a
   stolen role cannot destroy a version) and reads Object Lock state (without
   it, S3 hides the lock and a locked run would be hidden behind a marker).
@@ -353,6 +354,23 @@ class BackupFunctions(Construct):
         )
         self.storage.key.grant(role, "kms:GenerateDataKey", "kms:Decrypt")
         self._acknowledge_runs_prefix(role, "reads, commits and prunes the runs of its own plan, and only those")
+        if self.plan.volumes:
+            # A run's EBS snapshots go with it: found by the plan's tag, deleted only if they carry it.
+            stack = Stack.of(self)
+            snapshots = f"arn:{stack.partition}:ec2:{stack.region}::snapshot/*"
+            role.add_to_principal_policy(iam.PolicyStatement(actions=["ec2:DescribeSnapshots"], resources=["*"]))
+            role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    actions=["ec2:DeleteSnapshot"],
+                    resources=[snapshots],
+                    conditions={"StringEquals": {"aws:ResourceTag/smokejumper:plan": self.plan.name}},
+                )
+            )
+            acknowledge(
+                role,
+                f"{IAM5}[Resource::{snapshots}]",
+                "deletes only snapshots carrying its plan's tag (aws:ResourceTag), whose ids are not known in advance",
+            )
 
     def _grant_snapshot_volumes(self) -> None:
         role = self.snapshot_volumes.role

@@ -29,6 +29,8 @@ for _name, _hash in _LOG_HASHES.items():
     _rules = [*_WILDCARDS, _LOGS.format(name=_name, hash=_hash)] + ([_RUNS] if _name != "startrun" else [])
     if _name in ("backupitem", "snapshotvolumes"):  # it reads manifests only, to refuse a committed run
         _rules.insert(2, "AwsSolutions-IAM5[Resource::<StorageBucket5CB7C8EA.Arn>/{plan}/runs/*/manifest.json]")
+    if _name == "commitrun":  # the plan's snapshots, deleted with their runs
+        _rules.append("AwsSolutions-IAM5[Resource::arn:aws:ec2:eu-west-1::snapshot/*]")
     if _name == "snapshotvolumes":  # what it started, and EC2's volumes, instances and the plan's snapshots
         _rules.remove(_RUNS)
         _rules.insert(2, _RUNS)

@@ -263,3 +263,62 @@ def test_the_source_looks_again_after_each_poll_and_gives_up_at_the_timeout(ec2:
         assert polls == [30, 30, 30, 30]  # looked at 0, 30, 60, 90 and 120 s, then gave up
     finally:
         module.start_snapshots = original  # type: ignore[assignment]
+
+
+def test_retention_deletes_a_runs_snapshots_with_it_and_never_anyone_elses(ec2: Any, tmp_path) -> None:
+    from datetime import timedelta
+
+    from smokejumper.runs import back_up_items, commit_run, prune, start_run
+    from smokejumper.secrets import FileSecrets
+    from smokejumper.sources.volumes.retention import PlanSnapshots, plan_snapshots
+
+    pv(ec2, "cf-db", "data-0")
+    data = volumes_plan().model_dump(mode="json", exclude_none=True)
+    data["retention"] = {"daily": 1, "weekly": 0, "monthly": 0, "min_keep": 1, "uncommitted_grace_hours": 48}
+    from smokejumper.plan import Plan
+
+    plan = Plan.model_validate(data)
+    store = open_store(str(tmp_path))
+    today = datetime(2026, 12, 7, 1, 30, tzinfo=UTC)
+    runs = []
+    for day in (3, 2, 1):
+        ticket = start_run(plan, now=today - timedelta(days=day))
+        commit_run(store, ticket, back_up_items(plan, store, ticket, FileSecrets({})), now=ticket.started_at)
+        runs.append(ticket.run_id)
+    foreign = ec2.create_snapshot(
+        VolumeId=pv(ec2, "cf-db", "other"),
+        TagSpecifications=[{"ResourceType": "snapshot", "Tags": [{"Key": PLAN_TAG, "Value": "another-plan"},
+                                                                  {"Key": RUN_TAG, "Value": runs[0]}]}],
+    )["SnapshotId"]  # fmt: skip
+    untagged = ec2.create_snapshot(VolumeId=pv(ec2, None, ""))["SnapshotId"]
+
+    def orphan(started: datetime) -> str:
+        """A snapshot of a run that crashed before writing anything."""
+        run_id = f"{started:%Y%m%dT%H%M%SZ}-dead"
+        tags = [{"Key": PLAN_TAG, "Value": plan.name}, {"Key": RUN_TAG, "Value": run_id}]
+        volume = pv(ec2, "cf-db", f"orphan-{started:%d}")
+        ec2.create_snapshot(VolumeId=volume, TagSpecifications=[{"ResourceType": "snapshot", "Tags": tags}])
+        return run_id
+
+    old_orphan, young_orphan = orphan(today - timedelta(days=5)), orphan(today - timedelta(hours=1))
+    snapshots = plan_snapshots(plan, ec2=ec2)
+    assert snapshots is not None
+    before = snapshots.by_run()
+    assert set(before) == {*runs, old_orphan, young_orphan}
+
+    dry = prune(plan, store, now=today, dry_run=True, snapshots=snapshots)
+    assert {d.run_id: (d.outcome, d.snapshots) for d in dry.deletions} == {
+        runs[0]: ("would delete", 1), runs[1]: ("would delete", 1), old_orphan: ("would delete", 1)
+    }  # fmt: skip
+    assert snapshots.by_run() == before, "a dry run deletes nothing"
+
+    report = prune(plan, store, now=today, snapshots=snapshots)
+    assert {d.run_id: (d.outcome, d.snapshots) for d in report.deletions} == {
+        runs[0]: ("deleted", 1), runs[1]: ("deleted", 1), old_orphan: ("deleted", 1)
+    }  # fmt: skip
+    assert young_orphan in report.waiting  # within the grace period: a run may still be writing
+    assert set(snapshots.by_run()) == {runs[2], young_orphan}
+    left = {s["SnapshotId"] for s in ec2.describe_snapshots()["Snapshots"]}
+    assert {foreign, untagged} <= left, "another plan's snapshots and untagged ones are never touched"
+    # A snapshot already gone counts as deleted.
+    assert PlanSnapshots(ec2, plan.name).delete(["snap-0123456789abcdef0"]).deleted == 1

@@ -50,6 +50,7 @@ from smokejumper.runs import (
 )
 from smokejumper.secrets import SecretsManagerSecrets
 from smokejumper.sources.base import BackupResult
+from smokejumper.sources.volumes.retention import plan_snapshots
 from smokejumper.sources.volumes.source import VolumeTarget
 from smokejumper.store import Store, join_key, open_store
 
@@ -374,7 +375,7 @@ def commit(
     # The run is committed: a failing sweep is reported with it, never a reason to commit again.
     retention: dict[str, Any]
     try:
-        report = prune(env.plan, store, now=now)
+        report = prune(env.plan, store, now=now, snapshots=plan_snapshots(env.plan))
     except Exception as exc:
         retention = {"error_type": error_type_of(exc), "error": describe(exc)}
     else:
@@ -383,6 +384,7 @@ def commit(
             "locked": report.count("locked"),
             "failed": report.count("failed"),
             "refused": len(report.refused),
+            "snapshots_deleted": sum(deletion.snapshots for deletion in report.deletions),
         }
     items = [
         {"path": ref.path, "status": ref.status, "error_type": ref.error_type, "error": ref.error}

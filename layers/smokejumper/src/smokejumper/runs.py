@@ -32,7 +32,7 @@ from __future__ import annotations
 import difflib
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -55,6 +55,7 @@ from smokejumper.plan import COMPONENT_SECTIONS, Plan
 from smokejumper.retention import decide
 from smokejumper.secrets import Secrets
 from smokejumper.sources.base import Progress, source_for
+from smokejumper.sources.volumes.retention import PlanSnapshots
 from smokejumper.store import Store, join_key
 
 COMPONENTS: tuple[str, ...] = tuple(COMPONENT_SECTIONS)
@@ -415,6 +416,7 @@ class RunDeletion:
     outcome: Outcome
     detail: str = ""
     committed: bool = True
+    snapshots: int = 0  # EBS snapshots of the run deleted with it (or that would be)
 
 
 @dataclass
@@ -451,6 +453,7 @@ def prune(
     now: datetime | None = None,
     dry_run: bool = False,
     on_deletion: Callable[[RunDeletion], None] | None = None,
+    snapshots: PlanSnapshots | None = None,
 ) -> PruneReport:
     """Delete the runs retention does not keep, and old uncommitted run directories (see the module docstring).
 
@@ -461,15 +464,21 @@ def prune(
     good artifacts count for their items. Acts only on runs whose manifest
     names this plan and lies in the directory of its own run id; a failure on
     one run is reported and the sweep goes on.
+
+    With `snapshots` (a plan with volumes), a run's EBS snapshots go with it,
+    and snapshots of a run that never committed go after the grace period.
     """
     now = (now or datetime.now(UTC)).astimezone(UTC)
     report = PruneReport(plan.name, now, dry_run)
     scan = scan_runs(store, plan=plan.name)
+    snapshots_by_run = snapshots.by_run() if snapshots is not None else {}
     report.refused = [(refused.directory, refused.reason) for refused in scan.refused]
     keep, delete = _decide_by_item(scan.runs, plan, now)
     report.kept = [(run.run_id, tuple(keep[run.run_id])) for run in scan.runs if run.run_id in keep]
 
     def record(deletion: RunDeletion) -> None:
+        if snapshots is not None and deletion.outcome in ("deleted", "would delete"):
+            deletion = _with_snapshots(deletion, snapshots, snapshots_by_run.pop(deletion.run_id, []), dry_run)
         report.deletions.append(deletion)
         if on_deletion:
             on_deletion(deletion)
@@ -490,7 +499,34 @@ def prune(
             f"more than {plan.retention.uncommitted_grace_hours} h ago",
         )
         record(_delete_run(store, run_id, reason, dry_run=dry_run, committed=False))
+    # Snapshots of a run with no directory left at all (it crashed before writing anything): the same grace.
+    kept_runs = {run.run_id for run in scan.runs} | set(scan.uncommitted)
+    for run_id in sorted(set(snapshots_by_run) - kept_runs):
+        try:
+            started = run_id_time(run_id)
+        except SmokejumperError:
+            continue  # a tag that is not a run id: not this sweep's to judge
+        if started + grace > now:
+            report.waiting.append(run_id)
+            continue
+        reason = (f"snapshots of a run that never committed, started {started:%Y-%m-%d %H:%M} UTC",)
+        record(RunDeletion(run_id, reason, "would delete" if dry_run else "deleted", "", committed=False))
     return report
+
+
+def _with_snapshots(
+    deletion: RunDeletion, snapshots: PlanSnapshots, snapshot_ids: list[str], dry_run: bool
+) -> RunDeletion:
+    """The run's deletion, with its EBS snapshots deleted after its objects (or counted, on a dry run)."""
+    if not snapshot_ids:
+        return deletion
+    if dry_run:
+        return replace(deletion, snapshots=len(snapshot_ids))
+    outcome = snapshots.delete(snapshot_ids)
+    if outcome.failed:
+        detail = f"{deletion.detail}; snapshots not deleted: {', '.join(outcome.failed)}".lstrip("; ")
+        return replace(deletion, outcome="failed", detail=detail, snapshots=outcome.deleted)
+    return replace(deletion, snapshots=outcome.deleted)
 
 
 def _decide_by_item(

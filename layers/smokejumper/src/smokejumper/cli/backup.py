@@ -329,6 +329,7 @@ def run_plan(
     """Run the plan's items into `store`, commit, prune, print; exit 1 if any item failed. Returns the manifest."""
     from smokejumper.cli.runs import print_deletion, print_prune_report, prune_json
     from smokejumper.runs import back_up_items, commit_run, prune, start_run
+    from smokejumper.sources.volumes.retention import plan_snapshots
 
     ticket = start_run(plan, components=components, names=names, trigger=trigger, now=now)
     workers = min(plan.concurrency, len(ticket.items))
@@ -345,7 +346,9 @@ def run_plan(
     report = None
     if prune_after:
         try:
-            report = prune(plan, store, now=now, on_deletion=None if as_json else print_deletion)
+            report = prune(
+                plan, store, now=now, on_deletion=None if as_json else print_deletion, snapshots=plan_snapshots(plan)
+            )
         except SmokejumperError as exc:  # the run is committed; the sweep runs again after the next one
             err.print(f"[red]retention could not be carried out:[/] {escape(str(exc))}")
     seconds = time.monotonic() - started

@@ -170,9 +170,10 @@ def runs_prune(plan_file: Path, store_url: str, dry_run: bool, as_json: bool) ->
     """
     from smokejumper.plan import load_plan
     from smokejumper.runs import prune
+    from smokejumper.sources.volumes.retention import plan_snapshots
 
     plan = load_plan(plan_file)
-    report = prune(plan, open_store(store_url), dry_run=dry_run)
+    report = prune(plan, open_store(store_url), dry_run=dry_run, snapshots=plan_snapshots(plan))
     print_prune_report(report, as_json=as_json)
 
 
@@ -188,6 +189,7 @@ def prune_json(report: PruneReport) -> dict[str, object]:
                 "committed": deletion.committed,
                 "outcome": deletion.outcome,
                 "detail": deletion.detail,
+                "snapshots": deletion.snapshots,
                 "reasons": list(deletion.reasons),
             }
             for deletion in report.deletions
@@ -201,6 +203,8 @@ def print_deletion(deletion: RunDeletion) -> None:
     colour = {"deleted": "green", "would delete": "cyan", "locked": "yellow", "failed": "red"}[deletion.outcome]
     what = deletion.run_id if deletion.committed else f"{deletion.run_id} (uncommitted)"
     detail = f" ({escape(deletion.detail)})" if deletion.detail else ""
+    if deletion.snapshots:
+        detail += f" + {deletion.snapshots} EBS snapshot(s)"
     err.print(f"  [{colour}]{deletion.outcome}[/] {escape(what)}{detail}: {escape('; '.join(deletion.reasons))}")
 
 
