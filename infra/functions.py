@@ -296,26 +296,25 @@ class BackupFunctions(Construct):
     def _prefix_arn(self, pattern: str) -> str:
         return self.storage.bucket.arn_for_objects(f"{self.plan.name}/{pattern}")
 
-    def _grant_backup_item(self) -> None:
-        role = self.backup_item.role
-        assert role is not None
+    def _grant_run_writer(self, role: iam.IRole, reads: dict[str, str], why: str) -> None:
+        """Write objects under the plan's runs/, read back only `reads` (pattern -> why), list the runs.
+
+        Before writing, an item step checks that the run is not committed (HeadObject of its manifest needs
+        GetObject, on manifests only); listing its runs lets a missing object be a 404 rather than S3's 403
+        to whoever may not list, and lets a failed item find the files it left.
+        """
         role.add_to_principal_policy(
             iam.PolicyStatement(
                 actions=["s3:PutObject", "s3:AbortMultipartUpload"],
                 resources=[self._prefix_arn("runs/*")],
             )
         )
-        # Before writing, it checks that the run is not committed (HeadObject of its manifest needs
-        # GetObject, on manifests only); listing its runs lets a missing manifest be a 404 rather than
-        # S3's 403 to whoever may not list, and lets a failed item find the files it left.
         role.add_to_principal_policy(
-            iam.PolicyStatement(actions=["s3:GetObject"], resources=[self._prefix_arn("runs/*/manifest.json")])
+            iam.PolicyStatement(actions=["s3:GetObject"], resources=[self._prefix_arn(pattern) for pattern in reads])
         )
-        acknowledge(
-            role,
-            f"{IAM5}[Resource::<{self.logical_id(self.storage.bucket)}.Arn>/{self.plan.name}/runs/*/manifest.json]",
-            "reads only the manifests of its own plan's runs, to refuse writing into a committed run",
-        )
+        bucket = self.logical_id(self.storage.bucket)
+        for pattern, reason in reads.items():
+            acknowledge(role, f"{IAM5}[Resource::<{bucket}.Arn>/{self.plan.name}/{pattern}]", reason)
         role.add_to_principal_policy(
             iam.PolicyStatement(
                 actions=["s3:ListBucket"],
@@ -325,7 +324,16 @@ class BackupFunctions(Construct):
         )
         # SSE-KMS: a data key for each object, and Decrypt, which a multipart upload needs to complete.
         self.storage.key.grant(role, "kms:GenerateDataKey", "kms:Decrypt")
-        self._acknowledge_runs_prefix(role, "writes the objects of its plan's runs, whose keys name the run")
+        self._acknowledge_runs_prefix(role, why)
+
+    def _grant_backup_item(self) -> None:
+        role = self.backup_item.role
+        assert role is not None
+        self._grant_run_writer(
+            role,
+            {"runs/*/manifest.json": "reads only the manifests of its own plan's runs, to refuse a committed run"},
+            "writes the objects of its plan's runs, whose keys name the run",
+        )
         arns = secret_arns(self.plan)
         if arns:
             role.add_to_principal_policy(iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"], resources=arns))
@@ -416,36 +424,15 @@ class BackupFunctions(Construct):
                 conditions={"StringEquals": plan_tag},
             )
         )
-        # The item's record, and what was started (read back by the next look); manifests, to refuse a committed run.
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["s3:PutObject", "s3:AbortMultipartUpload"], resources=[self._prefix_arn("runs/*")]
-            )
+        # Its record, and what was started (read back by each look); manifests, to refuse a committed run.
+        self._grant_run_writer(
+            role,
+            {
+                "runs/*/manifest.json": "reads only the manifests of its own plan's runs, to refuse a committed run",
+                "runs/*/volumes/*/snapshots-started.json": "reads back the snapshots it started for a run",
+            },
+            "writes the records of its plan's runs, whose keys name the run",
         )
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["s3:GetObject"],
-                resources=[
-                    self._prefix_arn("runs/*/manifest.json"),
-                    self._prefix_arn("runs/*/volumes/*/snapshots-started.json"),
-                ],
-            )
-        )
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["s3:ListBucket"],
-                resources=[self.storage.bucket.bucket_arn],
-                conditions={"StringLike": {"s3:prefix": [f"{self.plan.name}/runs/*"]}},
-            )
-        )
-        self.storage.key.grant(role, "kms:GenerateDataKey", "kms:Decrypt")
-        self._acknowledge_runs_prefix(role, "writes the records of its plan's runs, whose keys name the run")
-        bucket = self.logical_id(self.storage.bucket)
-        for pattern, why in (
-            ("runs/*/manifest.json", "reads only the manifests of its own plan's runs, to refuse a committed run"),
-            ("runs/*/volumes/*/snapshots-started.json", "reads back the snapshots it started for a run"),
-        ):
-            acknowledge(role, f"{IAM5}[Resource::<{bucket}.Arn>/{self.plan.name}/{pattern}]", why)
         for resource, why in (
             ("volume/*", "any volume: the plan's selectors choose them by tags when the run starts"),
             ("instance/*", "CreateSnapshots names the instance whose volumes are snapshotted together"),

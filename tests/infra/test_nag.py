@@ -32,10 +32,10 @@ for _name, _hash in _LOG_HASHES.items():
     if _name == "commitrun":  # the plan's snapshots, deleted with their runs
         _rules.append("AwsSolutions-IAM5[Resource::arn:aws:ec2:eu-west-1::snapshot/*]")
     if _name == "snapshotvolumes":  # what it started, and EC2's volumes, instances and the plan's snapshots
-        _rules.remove(_RUNS)
-        _rules.insert(2, _RUNS)
+        _rules.insert(
+            3, "AwsSolutions-IAM5[Resource::<StorageBucket5CB7C8EA.Arn>/{plan}/runs/*/volumes/*/snapshots-started.json]"
+        )
         _rules += [
-            "AwsSolutions-IAM5[Resource::<StorageBucket5CB7C8EA.Arn>/{plan}/runs/*/volumes/*/snapshots-started.json]",
             "AwsSolutions-IAM5[Resource::arn:aws:ec2:eu-west-1:111111111111:volume/*]",
             "AwsSolutions-IAM5[Resource::arn:aws:ec2:eu-west-1:111111111111:instance/*]",
             "AwsSolutions-IAM5[Resource::arn:aws:ec2:eu-west-1::snapshot/*]",

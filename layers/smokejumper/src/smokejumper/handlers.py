@@ -47,6 +47,7 @@ from smokejumper.runs import (
     prune,
     refuse_committed,
     start_run,
+    succeeded_ref,
 )
 from smokejumper.secrets import SecretsManagerSecrets
 from smokejumper.sources.base import BackupResult
@@ -337,14 +338,9 @@ def snapshot_volumes(event: VolumesStepEvent, env: Environment, *, ec2: Any = No
     except Exception as exc:
         raise typed(exc) from exc
     if isinstance(outcome, BackupResult):
-        ref = ArtifactRef(
-            path=item.path,
-            engine=item.engine,
-            name=item.name,
-            status="succeeded",
-            size=outcome.record.size,
-            record_sha256=outcome.record_sha256,
-            seconds=round((outcome.record.finished_at - outcome.record.started_at).total_seconds(), 3),
+        # From the first step's start to this look: the item's whole time, waits included.
+        ref = succeeded_ref(
+            item, outcome, seconds=(outcome.record.finished_at - outcome.record.started_at).total_seconds()
         )
         return {"item": event.item.model_dump(), "ref": ref.model_dump(mode="json"), "done": True}
     return {

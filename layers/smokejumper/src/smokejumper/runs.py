@@ -54,7 +54,7 @@ from smokejumper.failures import describe, error_type_of
 from smokejumper.plan import COMPONENT_SECTIONS, Plan
 from smokejumper.retention import decide
 from smokejumper.secrets import Secrets
-from smokejumper.sources.base import Progress, source_for
+from smokejumper.sources.base import BackupResult, Progress, source_for
 from smokejumper.sources.volumes.retention import PlanSnapshots
 from smokejumper.store import Store, join_key
 
@@ -222,6 +222,11 @@ def backup_item(
     except BaseException:
         _clear(store, artifact_dir)
         raise
+    return succeeded_ref(item, result, seconds=time.monotonic() - started)
+
+
+def succeeded_ref(item: RunItem, result: BackupResult, *, seconds: float) -> ArtifactRef:
+    """The manifest entry of an item whose artifact was committed."""
     return ArtifactRef(
         path=item.path,
         engine=item.engine,
@@ -229,7 +234,7 @@ def backup_item(
         status="succeeded",
         size=result.record.size,
         record_sha256=result.record_sha256,
-        seconds=round(time.monotonic() - started, 3),
+        seconds=round(seconds, 3),
     )
 
 
