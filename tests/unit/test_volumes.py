@@ -322,3 +322,97 @@ def test_retention_deletes_a_runs_snapshots_with_it_and_never_anyone_elses(ec2: 
     assert {foreign, untagged} <= left, "another plan's snapshots and untagged ones are never touched"
     # A snapshot already gone counts as deleted.
     assert PlanSnapshots(ec2, plan.name).delete(["snap-0123456789abcdef0"]).deleted == 1
+
+
+@pytest.fixture
+def backed_up(ec2: Any, tmp_path) -> tuple[Any, str, dict[str, str]]:
+    """A committed run of the plan's volumes: (store, run id, {pvc: source volume id})."""
+    from smokejumper.runs import back_up_items, commit_run, start_run
+    from smokejumper.secrets import FileSecrets
+
+    gp3 = ec2.create_volume(
+        AvailabilityZone="eu-west-1a", Size=20, VolumeType="gp3", Iops=4000, Throughput=250, Encrypted=True,
+        TagSpecifications=[{"ResourceType": "volume", "Tags": [
+            {"Key": "ebs.csi.aws.com/cluster", "Value": "true"}, {"Key": CLUSTER_TAG, "Value": "owned"},
+            {"Key": sel.PVC_NAMESPACE, "Value": "cf-db"}, {"Key": sel.PVC_NAME, "Value": "data-mysql-0"},
+            {"Key": sel.PV_NAME, "Value": "pvc-0a1b2c"}, {"Key": "team", "Value": "db"},
+        ]}],
+    )["VolumeId"]  # fmt: skip
+    other = pv(ec2, "cf-apps", "cache")
+    plan = volumes_plan()
+    store = open_store(str(tmp_path / "store"))
+    ticket = start_run(plan)
+    commit_run(store, ticket, back_up_items(plan, store, ticket, FileSecrets({})))
+    return store, ticket.run_id, {"cf-db/data-mysql-0": gp3, "cf-apps/cache": other}
+
+
+def test_a_pvc_is_restored_in_its_own_or_another_az_with_pv_and_pvc_yaml_kubectl_accepts(ec2: Any, backed_up) -> None:
+    import kubernetes_validate
+    import yaml
+    from smokejumper.catalog import read_artifact_record
+    from smokejumper.sources.volumes.restore import find_pvc, restore_volume
+
+    store, run_id, _sources = backed_up
+    record_of_run, _ = read_artifact_record(store.child(f"runs/{run_id}/volumes/cf-prod-pvs"))
+    record = find_pvc(record_of_run.snapshot_point, "cf-db/data-mysql-0")
+    for zone in (None, "eu-west-1b"):
+        restored = restore_volume(ec2, record, run_id=run_id, zone=zone)
+        [volume] = ec2.describe_volumes(VolumeIds=[restored.volume_id])["Volumes"]
+        expected_zone = zone or "eu-west-1a"
+        assert (volume["AvailabilityZone"], volume["Size"], volume["VolumeType"]) == (expected_zone, 20, "gp3")
+        assert (volume["Iops"], volume["Throughput"], volume["Encrypted"]) == (4000, 250, True)
+        assert volume["SnapshotId"] == record["snapshot_id"]
+        tags = sel.tags_of(volume)
+        assert tags["smokejumper:restored-from"] == record["snapshot_id"]
+        assert tags[sel.PVC_NAME] == "data-mysql-0"
+        assert "smokejumper:plan" not in tags, "retention must never take a restored volume for the plan's"
+        pv, pvc = yaml.safe_load_all(restored.pv_yaml)
+        for document in (pv, pvc):
+            kubernetes_validate.validate(document, "1.30", strict=True)  # raises on a field Kubernetes refuses
+        assert pv["spec"]["csi"] == {"driver": "ebs.csi.aws.com", "volumeHandle": restored.volume_id, "fsType": "ext4"}
+        terms = pv["spec"]["nodeAffinity"]["required"]["nodeSelectorTerms"]
+        assert terms == [{"matchExpressions": [{"key": "topology.kubernetes.io/zone", "operator": "In",
+                                                "values": [expected_zone]}]}]  # fmt: skip
+        assert pv["spec"]["claimRef"] == {"namespace": "cf-db", "name": "data-mysql-0"}
+        assert pv["spec"]["persistentVolumeReclaimPolicy"] == "Retain"
+        assert (pvc["metadata"], pvc["spec"]["volumeName"]) == ({"name": "data-mysql-0", "namespace": "cf-db"},
+                                                                  pv["metadata"]["name"])  # fmt: skip
+        assert pv["spec"]["capacity"] == pvc["spec"]["resources"]["requests"] == {"storage": "20Gi"}
+
+
+def test_a_restore_that_cannot_be_done_says_why_in_one_line(ec2: Any, backed_up) -> None:
+    from smokejumper.catalog import read_artifact_record
+    from smokejumper.errors import UsageError
+    from smokejumper.sources.volumes.restore import find_pvc, restore_volume
+
+    store, run_id, _ = backed_up
+    point = read_artifact_record(store.child(f"runs/{run_id}/volumes/cf-prod-pvs"))[0].snapshot_point
+    with pytest.raises(UsageError, match="no snapshot of PVC cf-db/nope") as unknown:
+        find_pvc(point, "cf-db/nope")
+    assert "cf-apps/cache" in (unknown.value.hint or "")
+    record = find_pvc(point, "cf-apps/cache")
+    with pytest.raises(UsageError, match="us-east-1a is not an availability zone of eu-west-1"):
+        restore_volume(ec2, record, run_id=run_id, zone="us-east-1a")
+    hold(record["snapshot_id"], "pending")
+    with pytest.raises(UsageError, match=r"is pending \(.*\), not completed"):
+        restore_volume(ec2, record, run_id=run_id)
+
+
+def test_the_cli_lists_a_runs_pvcs_and_restores_one(ec2: Any, backed_up, tmp_path) -> None:
+    from click.testing import CliRunner
+    from smokejumper.cli.app import cli
+
+    store, _run_id, sources = backed_up
+    runner = CliRunner()
+    listed = runner.invoke(cli, ["volumes", "list", "--run", "latest", "--store", store.url, "--json"])
+    assert listed.exit_code == 0, listed.output
+    import json
+
+    snapshots = json.loads(listed.output)["selectors"]["cf-prod-pvs"]["snapshots"]
+    assert {f"{s['pvc_namespace']}/{s['pvc_name']}": s["volume_id"] for s in snapshots} == sources
+    restored = runner.invoke(cli, ["volumes", "restore", "--pvc", "cf-apps/cache", "--az", "eu-west-1c",
+                                   "--out", str(tmp_path / "yaml"), "--store", store.url])  # fmt: skip
+    assert restored.exit_code == 0, restored.output
+    written = (tmp_path / "yaml" / "cf-apps-cache.yaml").read_text()
+    assert "eu-west-1c" in written
+    assert "volumeName: pvc-cf-apps-cache" in written

@@ -9,7 +9,7 @@ import click
 from rich.markup import escape
 
 from smokejumper import __version__
-from smokejumper.cli import backup, demo, etcd, local, plans, restore, runs, verify
+from smokejumper.cli import backup, demo, etcd, local, plans, restore, runs, verify, volumes
 from smokejumper.cli.console import err
 from smokejumper.errors import SmokejumperError
 
@@ -45,6 +45,7 @@ for command in (
     backup.backup,
     restore.restore,
     etcd.etcd,
+    volumes.volumes,
     local.local,
     demo.demo,
 ):

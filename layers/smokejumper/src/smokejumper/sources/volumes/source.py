@@ -176,7 +176,8 @@ class VolumesSource:
             self._sleep(state["poll_seconds"])
 
     def restore(self, store: Store, artifact_dir: str, request: Any, *, on_progress: Any = None) -> None:
+        # A volumes artifact holds snapshot ids, not data: a restore makes a new EBS volume per PVC.
         raise UsageError(
-            "volumes are restored as new EBS volumes plus PV/PVC YAML, which smokejumper does not do yet",
-            hint="create a volume from a snapshot id the artifact records (aws ec2 create-volume --snapshot-id ...)",
+            "a volumes artifact is restored one PVC at a time, as a new EBS volume and its PV/PVC YAML",
+            hint="smokejumper volumes restore --run RUN --pvc NAMESPACE/NAME --store URL",
         )
