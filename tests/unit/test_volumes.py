@@ -416,3 +416,20 @@ def test_the_cli_lists_a_runs_pvcs_and_restores_one(ec2: Any, backed_up, tmp_pat
     written = (tmp_path / "yaml" / "cf-apps-cache.yaml").read_text()
     assert "eu-west-1c" in written
     assert "volumeName: pvc-cf-apps-cache" in written
+
+
+def test_retention_that_cannot_list_snapshots_says_so_in_one_line() -> None:
+    from botocore.exceptions import ClientError
+    from smokejumper.errors import StoreError
+    from smokejumper.sources.volumes.retention import PlanSnapshots
+
+    class Denied:
+        def get_paginator(self, _name: str) -> Any:
+            class Pages:
+                def paginate(self, **_: Any) -> Any:
+                    raise ClientError({"Error": {"Code": "UnauthorizedOperation"}}, "DescribeSnapshots")
+
+            return Pages()
+
+    with pytest.raises(StoreError, match="cannot list the EBS snapshots of plan cf-prod: UnauthorizedOperation"):
+        PlanSnapshots(Denied(), "cf-prod").by_run()

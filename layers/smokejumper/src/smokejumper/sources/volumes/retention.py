@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from smokejumper.errors import StoreError
 from smokejumper.plan import Plan
 from smokejumper.sources.volumes.snapshots import PLAN_TAG, RUN_TAG
 
@@ -33,10 +34,20 @@ class PlanSnapshots:
     def by_run(self) -> dict[str, list[str]]:
         """run id -> the snapshot ids tagged with it (one paginated DescribeSnapshots, filtered by the plan's tag)."""
         runs: dict[str, list[str]] = {}
-        pages = self.ec2.get_paginator("describe_snapshots").paginate(
-            OwnerIds=["self"], Filters=[{"Name": f"tag:{PLAN_TAG}", "Values": [self.plan]}]
-        )
-        for page in pages:
+        try:
+            listed = list(
+                self.ec2.get_paginator("describe_snapshots").paginate(
+                    OwnerIds=["self"], Filters=[{"Name": f"tag:{PLAN_TAG}", "Values": [self.plan]}]
+                )
+            )
+        except Exception as exc:
+            response = getattr(exc, "response", None)
+            code = response.get("Error", {}).get("Code", "") if isinstance(response, dict) else ""
+            raise StoreError(
+                f"cannot list the EBS snapshots of plan {self.plan}: {code or type(exc).__name__}",
+                hint="retention needs ec2:DescribeSnapshots (the commit-run role has it; check your credentials)",
+            ) from None
+        for page in listed:
             for snapshot in page["Snapshots"]:
                 tags = {tag["Key"]: tag["Value"] for tag in snapshot.get("Tags", [])}
                 # The filter already says so; checked again, since a deletion must never rest on a filter alone.
