@@ -48,11 +48,11 @@ from smokejumper.runs import (
     refuse_committed,
     start_run,
     succeeded_ref,
+    volume_target,
 )
 from smokejumper.secrets import SecretsManagerSecrets
 from smokejumper.sources.base import BackupResult
 from smokejumper.sources.volumes.retention import plan_snapshots
-from smokejumper.sources.volumes.source import VolumeTarget
 from smokejumper.store import Store, join_key, open_store
 
 PLAN_FILE = "plan.json"
@@ -318,10 +318,9 @@ def snapshot_volumes(event: VolumesStepEvent, env: Environment, *, ec2: Any = No
 
     ticket, item = event.ticket.ticket(), event.item.item()
     try:
-        selector = next((v for v in env.plan.volumes if v.name == item.name), None)
-        if ticket.plan != env.plan.name or item.component != "volumes" or selector is None:
-            raise UsageError(f"plan {env.plan.name} has no volume selector {item.name!r} (run of plan {ticket.plan})")
-        target = VolumeTarget(selector, env.plan.name, ticket.run_id, env.plan.deployment.region)
+        if ticket.plan != env.plan.name:
+            raise UsageError(f"the run is of plan {ticket.plan}, this function backs up {env.plan.name}")
+        target = volume_target(env.plan, item, ticket)
         store = env.store(s3_client())
         artifact_dir = join_key(run_dir(ticket.run_id), item.path)
         client = ec2 or ec2_client(target.region)

@@ -161,13 +161,8 @@ def _resolve(plan: Plan, item: RunItem, secrets: Secrets, ticket: RunTicket) -> 
     from smokejumper.targets import database_target, etcd_target
 
     if item.component == "volumes":
-        from smokejumper.sources.volumes.source import VolumeTarget
-
-        selector = next((v for v in plan.volumes if v.name == item.name), None)
-        if selector is not None:
-            # The run id goes on every snapshot: retention finds a run's snapshots by it.
-            return VolumeTarget(selector, plan.name, ticket.run_id, plan.deployment.region)
-    elif item.component == "etcd":
+        return volume_target(plan, item, ticket)
+    if item.component == "etcd":
         cluster = next((c for c in plan.etcd if c.name == item.name), None)
         if cluster is not None:
             return etcd_target(cluster, secrets)
@@ -179,6 +174,19 @@ def _resolve(plan: Plan, item: RunItem, secrets: Secrets, ticket: RunTicket) -> 
         f"plan {plan.name} has no {COMPONENT_SECTIONS.get(item.component, item.component)} item {item.name!r}",
         hint="the run was started from another version of the plan: start a new run",
     )
+
+
+def volume_target(plan: Plan, item: RunItem, ticket: RunTicket) -> Any:
+    """The plan's volume selector `item`, in the run whose id goes on every snapshot (retention finds them by it)."""
+    from smokejumper.sources.volumes.source import VolumeTarget
+
+    selector = next((v for v in plan.volumes if v.name == item.name), None)
+    if item.component != "volumes" or selector is None:
+        raise UsageError(
+            f"plan {plan.name} has no volume selector {item.name!r}",
+            hint="the run was started from another version of the plan: start a new run",
+        )
+    return VolumeTarget(selector, plan.name, ticket.run_id, plan.deployment.region)
 
 
 def refuse_committed(store: Store, ticket: RunTicket) -> None:

@@ -112,12 +112,6 @@ class Template:
             if resource["Type"] == resource_type:
                 yield logical_id, resource
 
-    def one(self, resource_type: str) -> tuple[str, Mapping[str, Any]]:
-        found = list(self.of_type(resource_type))
-        if len(found) != 1:
-            raise LookupError(f"the template has {len(found)} resources of type {resource_type}, expected one")
-        return found[0]
-
 
 def state_machine_definitions(template: Template, resolver: Resolver) -> dict[str, dict[str, Any]]:
     """Each state machine's definition (Amazon States Language) by logical id, resolved."""

@@ -102,10 +102,14 @@ def volumes_restore(
 
     run_id, found = _volume_records(open_store(store_url), run)
     # The selector whose snapshots hold the PVC (find_pvc names every PVC of the run when none does).
-    every = {"snapshots": [r for _, artifact in found for r in artifact.snapshot_point.get("snapshots", [])]}
-    record = find_pvc(every, pvc)
-    [artifact] = [a for _, a in found if record in a.snapshot_point.get("snapshots", [])][:1]
-    ec2 = ec2_client(region or artifact.source.get("region") or None)
+    # Each snapshot record carries the region its selector ran in, for the EC2 client.
+    every = [
+        {**r, "region": artifact.source.get("region")}
+        for _, artifact in found
+        for r in artifact.snapshot_point.get("snapshots", [])
+    ]
+    record = find_pvc({"snapshots": every}, pvc)
+    ec2 = ec2_client(region or record.pop("region") or None)
     restored = restore_volume(ec2, record, run_id=run_id, zone=zone, volume_type=volume_type, kms_key=kms_key)
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"{record['pvc_namespace']}-{record['pvc_name']}.yaml"

@@ -30,20 +30,12 @@ from rich.table import Table
 
 from smokejumper import demo_engines as engines
 from smokejumper.catalog import RunManifest, read_manifest
+from smokejumper.cli.console import human_size
 from smokejumper.demo import copy_tree, runnable_command
 from smokejumper.offline.lambdas import Invocation
 from smokejumper.offline.workflow import Execution, OfflineWorkflow
 from smokejumper.plan import Plan, load_plan
 from smokejumper.store import Store, open_store
-
-
-def human_size(size: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} GiB"
-
 
 # --- the estate ----------------------------------------------------------------------------------
 
@@ -173,6 +165,8 @@ def run_local(
         workflow = stack.enter_context(
             OfflineWorkflow(estate.plan, estate.secrets, out, on_invocation=Progress(console))
         )
+        for part in workflow.stack.left_out:  # what moto cannot honour of the template (offline/stack.py says why)
+            console.print(f"   left out offline: {part}", markup=False)
         created = len(workflow.stack.created)
         console.print(
             f"   {created} resources from {workflow.stack_name}.template.json "

@@ -50,9 +50,6 @@ class EmulatedStack:
     def ref(self, logical_id: str) -> Any:
         return self.resolver.refs[logical_id]
 
-    def attribute(self, logical_id: str, name: str) -> Any:
-        return self.resolver.attributes[(logical_id, name)]
-
     def properties(self, logical_id: str) -> dict[str, Any]:
         return self.resolver.resolve(self.template.resources[logical_id].get("Properties", {}))
 
