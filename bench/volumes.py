@@ -137,7 +137,7 @@ def a_year(args: argparse.Namespace) -> None:
         ec2, calls = counting_client()
         make_cluster(ec2, args.year_volumes, args.per_instance)
         plan = plan_for(args.year_volumes)
-        snapshots = PlanSnapshots(ec2, plan.name)
+        snapshots = PlanSnapshots(plan.name, {REGION: ec2})
         start = datetime(2026, 1, 1, 0, 30, tzinfo=UTC)
         prune_seconds = 0.0
         with tempfile.TemporaryDirectory() as scratch:

@@ -363,22 +363,32 @@ class BackupFunctions(Construct):
         self.storage.key.grant(role, "kms:GenerateDataKey", "kms:Decrypt")
         self._acknowledge_runs_prefix(role, "reads, commits and prunes the runs of its own plan, and only those")
         if self.plan.volumes:
-            # A run's EBS snapshots go with it: found by the plan's tag, deleted only if they carry it.
-            stack = Stack.of(self)
-            snapshots = f"arn:{stack.partition}:ec2:{stack.region}::snapshot/*"
+            # A run's EBS snapshots go with it, in every region holding them (its own, and the copies'):
+            # found by the plan's tag, deleted only if they carry it.
+            snapshots = self._snapshot_arns(self._snapshot_regions())
             role.add_to_principal_policy(iam.PolicyStatement(actions=["ec2:DescribeSnapshots"], resources=["*"]))
             role.add_to_principal_policy(
                 iam.PolicyStatement(
                     actions=["ec2:DeleteSnapshot"],
-                    resources=[snapshots],
+                    resources=snapshots,
                     conditions={"StringEquals": {"aws:ResourceTag/smokejumper:plan": self.plan.name}},
                 )
             )
-            acknowledge(
-                role,
-                f"{IAM5}[Resource::{snapshots}]",
-                "deletes only snapshots carrying its plan's tag (aws:ResourceTag), whose ids are not known in advance",
-            )
+            for arn in snapshots:
+                acknowledge(
+                    role,
+                    f"{IAM5}[Resource::{arn}]",
+                    "deletes only snapshots carrying its plan's tag (aws:ResourceTag), whose ids are not known "
+                    "in advance",
+                )
+
+    def _snapshot_regions(self) -> list[str]:
+        """The stack's region, then the regions the plan's selectors copy snapshots to."""
+        copies = sorted({s.copy_to.region for s in self.plan.volumes if s.copy_to is not None})
+        return [Stack.of(self).region, *copies]
+
+    def _snapshot_arns(self, regions: list[str]) -> list[str]:
+        return [f"arn:{Stack.of(self).partition}:ec2:{region}::snapshot/*" for region in regions]
 
     def _grant_snapshot_volumes(self) -> None:
         role = self.snapshot_volumes.role
@@ -417,13 +427,16 @@ class BackupFunctions(Construct):
                 conditions={"StringEquals": {"ec2:CreateAction": ["CreateSnapshot", "CreateSnapshots"]}},
             )
         )
+        # Its own snapshots and their copies: tagged (per PVC, and with a lock's end) or deleted (a volume
+        # CreateSnapshots took that the plan did not select), and locked when the plan says so.
+        everywhere = self._snapshot_arns(self._snapshot_regions())
+        actions = ["ec2:CreateTags", "ec2:DeleteSnapshot"]
+        if any(selector.lock is not None for selector in self.plan.volumes):
+            actions.append("ec2:LockSnapshot")
         role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["ec2:CreateTags", "ec2:DeleteSnapshot"],
-                resources=[f"arn:{stack.partition}:ec2:{region}::snapshot/*"],
-                conditions={"StringEquals": plan_tag},
-            )
+            iam.PolicyStatement(actions=actions, resources=everywhere, conditions={"StringEquals": plan_tag})
         )
+        self._grant_copies(role)
         # Its record, and what was started (read back by each look); manifests, to refuse a committed run.
         self._grant_run_writer(
             role,
@@ -438,12 +451,69 @@ class BackupFunctions(Construct):
             ("instance/*", "CreateSnapshots names the instance whose volumes are snapshotted together"),
         ):
             acknowledge(role, f"{IAM5}[Resource::arn:{stack.partition}:ec2:{region}:{account}:{resource}]", why)
-        acknowledge(
-            role,
-            f"{IAM5}[Resource::arn:{stack.partition}:ec2:{region}::snapshot/*]",
-            "snapshots are created with the plan's tag (aws:RequestTag) and tagged or deleted only when they "
-            "carry it (aws:ResourceTag): this plan's snapshots, whose ids are not known in advance",
+        for arn in everywhere:
+            acknowledge(
+                role,
+                f"{IAM5}[Resource::{arn}]",
+                "snapshots (and copies) are created with the plan's tag (aws:RequestTag) and tagged, locked or "
+                "deleted only when they carry it (aws:ResourceTag): this plan's snapshots, whose ids are not "
+                "known in advance",
+            )
+
+    def _grant_copies(self, role: iam.IRole) -> None:
+        """CopySnapshot of the plan's snapshots into each copy region, encrypted with the selector's key there."""
+        selectors = [s for s in self.plan.volumes if s.copy_to is not None]
+        if not selectors:
+            return
+        stack = Stack.of(self)
+        plan_name = self.plan.name
+        copy_regions = sorted({s.copy_to.region for s in selectors if s.copy_to is not None})
+        # The copy is created in the copy region, born with the plan's tag; the source must be the plan's own.
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["ec2:CopySnapshot"],
+                resources=self._snapshot_arns(copy_regions),
+                conditions={"StringEquals": {"aws:RequestTag/smokejumper:plan": plan_name}},
+            )
         )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["ec2:CopySnapshot"],
+                resources=self._snapshot_arns([stack.region]),
+                conditions={"StringEquals": {"aws:ResourceTag/smokejumper:plan": plan_name}},
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["ec2:CreateTags"],
+                resources=self._snapshot_arns(copy_regions),
+                conditions={"StringEquals": {"ec2:CreateAction": ["CopySnapshot"]}},
+            )
+        )
+        # EBS re-encrypts the copy with the copy region's key (it takes a grant on it for the copy) and reads
+        # the source through the volume's key: customer-managed source keys are named by the plan; the AWS
+        # managed key aws/ebs admits the account's principals through EC2 by its own policy.
+        for keys, actions in (
+            (
+                sorted({s.copy_to.kms_key for s in selectors if s.copy_to is not None}),
+                ["kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncryptFrom",
+                 "kms:ReEncryptTo"],
+            ),
+            (
+                sorted({key for s in selectors if s.copy_to is not None for key in s.copy_to.source_kms_keys}),
+                ["kms:Decrypt", "kms:DescribeKey", "kms:ReEncryptFrom"],
+            ),
+        ):  # fmt: skip
+            if not keys:
+                continue
+            role.add_to_principal_policy(iam.PolicyStatement(actions=actions, resources=keys))
+            role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    actions=["kms:CreateGrant"],
+                    resources=keys,
+                    conditions={"Bool": {"kms:GrantIsForAWSResource": True}},
+                )
+            )
 
     def _acknowledge_runs_prefix(self, role: iam.IRole, why: str) -> None:
         bucket = self.logical_id(self.storage.bucket)

@@ -285,7 +285,10 @@ class BackupWorkflow(Construct):
             self,
             "Look at the snapshots",
             lambda_function=function,
-            comment="One DescribeSnapshots for all that are pending; an error or the selector's timeout fails the item",
+            comment=(
+                "One DescribeSnapshots for all that are pending (and one for their copies, which it starts as "
+                "snapshots complete); an error or the selector's timeout fails the item"
+            ),
             payload=sfn.TaskInput.from_object(
                 {
                     "phase": "look",

@@ -79,6 +79,7 @@ def estate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Estate]:
                         "name": "pvs",
                         "tags": [{"key": "kubernetes.io/cluster/cf-offline", "values": ["owned"]}],
                         "poll_seconds": 5,
+                        "copy_to": {"region": COPY_REGION, "kms_key": COPY_KEY},
                     }
                 ],
                 "databases": [
@@ -266,6 +267,10 @@ def test_retention_is_applied_after_each_run(workflow: OfflineWorkflow) -> None:
     assert len(scan_runs(workflow.store(), plan=PLAN).runs) == 2
 
 
+COPY_REGION = "eu-central-1"
+COPY_KEY = "arn:aws:kms:eu-central-1:123456789012:key/0a1b2c3d-0a1b-4a1b-8a1b-0a1b2c3d4e5f"
+
+
 def csi_volume(ec2: Any, namespace: str, name: str) -> str:
     tags = {
         "kubernetes.io/cluster/cf-offline": "owned",
@@ -308,9 +313,11 @@ def test_volume_snapshots_are_waited_for_by_the_state_machine_and_recorded_per_p
         volumes = {csi_volume(ec2, "cf-db", "data-0"), csi_volume(ec2, "cf-apps", "cache")}
         execution = wf.wait(wf.start({"components": ["volumes"]}))
         assert execution.status == "SUCCEEDED", execution.cause
-        assert looks == [2, 2, 0], "pending twice, then completed: the state machine waited and looked again"
+        # Pending twice, then completed, then their copies pending once (a copy starts from a completed
+        # snapshot): the state machine waited and looked again until the copies completed too.
+        assert looks == [2, 2, 2, 0]
         history = wf.history(execution.arn)
-        assert sum(event["type"] == "WaitStateEntered" for event in history) == 3
+        assert sum(event["type"] == "WaitStateEntered" for event in history) == 4
         run_id = execution.output["summary"]["run_id"]  # type: ignore[index]
         store = wf.store()
         [ref] = read_manifest(store, run_id).artifacts
@@ -320,8 +327,13 @@ def test_volume_snapshots_are_waited_for_by_the_state_machine_and_recorded_per_p
         by_pvc = {(r["pvc_namespace"], r["pvc_name"]): r for r in record.snapshot_point["snapshots"]}
         assert set(by_pvc) == {("cf-db", "data-0"), ("cf-apps", "cache")}
         assert {r["volume_id"] for r in by_pvc.values()} == volumes
-        tagged = ec2.describe_snapshots(Filters=[{"Name": "tag:smokejumper:run-id", "Values": [run_id]}])
+        run_tag = [{"Name": "tag:smokejumper:run-id", "Values": [run_id]}]
+        tagged = ec2.describe_snapshots(Filters=run_tag)
         assert {s["SnapshotId"] for s in tagged["Snapshots"]} == {r["snapshot_id"] for r in by_pvc.values()}
+        copies = wf.session.client("ec2", region_name=COPY_REGION).describe_snapshots(Filters=run_tag)["Snapshots"]
+        assert {s["SnapshotId"]: s["KmsKeyId"] for s in copies} == {
+            r["copy"]["snapshot_id"]: COPY_KEY for r in by_pvc.values()
+        }
 
 
 def test_a_snapshot_in_error_fails_its_item_at_once_and_the_others_go_on(estate: Estate, tmp_path: Path) -> None:

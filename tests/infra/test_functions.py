@@ -176,3 +176,66 @@ def test_the_code_asset_is_the_handlers_and_the_plan(example_plan: Plan, tmp_pat
     handlers = {path.name for path in tmp_path.glob("*.py")}
     assert {f"{spec.module}.py" for spec in SPECS} <= handlers
     assert Plan.model_validate_json((tmp_path / "plan.json").read_text()) == example_plan
+
+
+def conditions_of(built, function_name: str, action: str) -> list[tuple[set[str], dict[str, Any]]]:
+    """(resources, condition) of each statement granting `action` to the function's role."""
+    found = []
+    for statement in statements_of(built, function_name):
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        if action in actions:
+            resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            found.append(({render(r) for r in resources}, statement.get("Condition", {})))
+    return found
+
+
+def test_snapshot_volumes_makes_copies_and_touches_only_its_plans_snapshots(example, example_plan: Plan):
+    [selector] = example_plan.volumes
+    assert selector.copy_to is not None  # the example plan copies to eu-central-1
+    own, copies = "arn:aws:ec2:eu-west-1::snapshot/*", "arn:aws:ec2:eu-central-1::snapshot/*"
+    plan_tag = {"aws:ResourceTag/smokejumper:plan": "cf-prod"}
+    name = "snapshot-volumes"
+    # Born with the plan's tag, from the plan's own snapshots only.
+    assert sorted(conditions_of(example, name, "ec2:CopySnapshot"), key=str) == sorted(
+        [({copies}, {"StringEquals": {"aws:RequestTag/smokejumper:plan": "cf-prod"}}),
+         ({own}, {"StringEquals": plan_tag})], key=str
+    )  # fmt: skip
+    for resources, condition in conditions_of(example, name, "ec2:DeleteSnapshot"):
+        assert (resources, condition) == ({own, copies}, {"StringEquals": plan_tag})
+    tagging = conditions_of(example, name, "ec2:CreateTags")
+    assert ({own, copies}, {"StringEquals": plan_tag}) in tagging
+    assert ({copies}, {"StringEquals": {"ec2:CreateAction": ["CopySnapshot"]}}) in tagging
+    assert all(condition for _, condition in tagging), "never an unconditional CreateTags"
+    # The copy region's key: EBS re-encrypts with it, through a grant for EBS only.
+    table = grants(example, name)
+    storage_key = f"<GetAtt {example.logical_id(example.stack.storage.key)}.Arn>"  # its records in the bucket
+    for action in ("kms:Decrypt", "kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncryptTo", "kms:CreateGrant"):
+        assert table[action] - {storage_key} == {selector.copy_to.kms_key}, action
+    [(_, grant)] = conditions_of(example, name, "kms:CreateGrant")
+    assert grant == {"Bool": {"kms:GrantIsForAWSResource": True}}
+    assert "ec2:LockSnapshot" not in table, "no lock in the example plan: no permission to lock"
+    # Retention deletes the copies with their runs, by the plan's tag.
+    assert conditions_of(example, COMMIT_RUN.name, "ec2:DeleteSnapshot") == [
+        ({own, copies}, {"StringEquals": plan_tag})
+    ]
+
+
+def test_a_plan_that_locks_its_snapshots_may_lock_only_its_own(fresh_app, stack_builder, example_plan: Plan):
+    from aws_cdk.assertions import Template
+
+    from tests.infra.conftest import Built
+
+    data = example_plan.model_dump()
+    data["volumes"][0]["lock"] = {"days": 14}
+    key = "arn:aws:kms:eu-west-1:111111111111:key/0a1b2c3d-0a1b-4a1b-8a1b-0a1b2c3d4e5f"
+    data["volumes"][0]["copy_to"]["source_kms_keys"] = [key]
+    stack = stack_builder(fresh_app, Plan.model_validate(data))
+    built = Built(stack, Template.from_stack(stack))
+    [(resources, condition)] = conditions_of(built, "snapshot-volumes", "ec2:LockSnapshot")
+    assert resources == {"arn:aws:ec2:eu-west-1::snapshot/*", "arn:aws:ec2:eu-central-1::snapshot/*"}
+    assert condition == {"StringEquals": {"aws:ResourceTag/smokejumper:plan": "cf-prod"}}
+    # The volumes' own customer-managed key: read through for the copy, nothing more.
+    table = grants(built, "snapshot-volumes")
+    assert {action for action, on in table.items() if key in on} == {
+        "kms:Decrypt", "kms:DescribeKey", "kms:ReEncryptFrom", "kms:CreateGrant"
+    }  # fmt: skip

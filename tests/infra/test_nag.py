@@ -29,8 +29,10 @@ for _name, _hash in _LOG_HASHES.items():
     _rules = [*_WILDCARDS, _LOGS.format(name=_name, hash=_hash)] + ([_RUNS] if _name != "startrun" else [])
     if _name in ("backupitem", "snapshotvolumes"):  # it reads manifests only, to refuse a committed run
         _rules.insert(2, "AwsSolutions-IAM5[Resource::<StorageBucket5CB7C8EA.Arn>/{plan}/runs/*/manifest.json]")
+    # The plan's snapshots in its region and their copies in the copy region (example plan: eu-central-1).
+    _SNAPSHOTS = [f"AwsSolutions-IAM5[Resource::arn:aws:ec2:{r}::snapshot/*]" for r in ("eu-west-1", "eu-central-1")]
     if _name == "commitrun":  # the plan's snapshots, deleted with their runs
-        _rules.append("AwsSolutions-IAM5[Resource::arn:aws:ec2:eu-west-1::snapshot/*]")
+        _rules += _SNAPSHOTS
     if _name == "snapshotvolumes":  # what it started, and EC2's volumes, instances and the plan's snapshots
         _rules.insert(
             3, "AwsSolutions-IAM5[Resource::<StorageBucket5CB7C8EA.Arn>/{plan}/runs/*/volumes/*/snapshots-started.json]"
@@ -38,7 +40,7 @@ for _name, _hash in _LOG_HASHES.items():
         _rules += [
             "AwsSolutions-IAM5[Resource::arn:aws:ec2:eu-west-1:111111111111:volume/*]",
             "AwsSolutions-IAM5[Resource::arn:aws:ec2:eu-west-1:111111111111:instance/*]",
-            "AwsSolutions-IAM5[Resource::arn:aws:ec2:eu-west-1::snapshot/*]",
+            *_SNAPSHOTS,
         ]
     ACKNOWLEDGED[f"Functions{_name}Role"] = _rules
     ACKNOWLEDGED[f"Functions{_name}RoleDefaultPolicy"] = _rules

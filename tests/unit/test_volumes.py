@@ -270,7 +270,7 @@ def test_retention_deletes_a_runs_snapshots_with_it_and_never_anyone_elses(ec2: 
 
     from smokejumper.runs import back_up_items, commit_run, prune, start_run
     from smokejumper.secrets import FileSecrets
-    from smokejumper.sources.volumes.retention import PlanSnapshots, plan_snapshots
+    from smokejumper.sources.volumes.retention import PlanSnapshots, SnapshotRef, plan_snapshots
 
     pv(ec2, "cf-db", "data-0")
     data = volumes_plan().model_dump(mode="json", exclude_none=True)
@@ -321,7 +321,8 @@ def test_retention_deletes_a_runs_snapshots_with_it_and_never_anyone_elses(ec2: 
     left = {s["SnapshotId"] for s in ec2.describe_snapshots()["Snapshots"]}
     assert {foreign, untagged} <= left, "another plan's snapshots and untagged ones are never touched"
     # A snapshot already gone counts as deleted.
-    assert PlanSnapshots(ec2, plan.name).delete(["snap-0123456789abcdef0"]).deleted == 1
+    gone = SnapshotRef(REGION, "snap-0123456789abcdef0")
+    assert PlanSnapshots(plan.name, {REGION: ec2}).delete([gone]).deleted == 1
 
 
 @pytest.fixture
@@ -431,5 +432,7 @@ def test_retention_that_cannot_list_snapshots_says_so_in_one_line() -> None:
 
             return Pages()
 
-    with pytest.raises(StoreError, match="cannot list the EBS snapshots of plan cf-prod: UnauthorizedOperation"):
-        PlanSnapshots(Denied(), "cf-prod").by_run()
+    with pytest.raises(
+        StoreError, match="cannot list the EBS snapshots of plan cf-prod in eu-west-1: UnauthorizedOperation"
+    ):
+        PlanSnapshots("cf-prod", {REGION: Denied()}).by_run()

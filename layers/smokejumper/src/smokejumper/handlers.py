@@ -347,6 +347,7 @@ def snapshot_volumes(event: VolumesStepEvent, env: Environment, *, ec2: Any = No
         "done": False,
         "completed": len(outcome.completed),
         "pending": len(outcome.pending),
+        **({"copied": outcome.copied} if outcome.copied is not None else {}),
     }
 
 

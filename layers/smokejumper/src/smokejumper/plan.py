@@ -577,6 +577,74 @@ Namespace = _matching(
 )
 
 
+def _kms_key_in(region: str, key: str) -> list[InitErrorDetails]:
+    """A KMS key ARN of `region`: EBS encrypts with a key of the region the snapshot lives in."""
+    if not _KMS_KEY_ARN.fullmatch(key):
+        return [
+            _problem(
+                ("kms_key",),
+                f"not a KMS key ARN: {key!r}",
+                key,
+                hint=f"arn:aws:kms:{region}:111111111111:key/<uuid>, a key of {region}",
+            )
+        ]
+    key_region = key.split(":")[3]
+    if key_region != region:
+        return [
+            _problem(
+                ("kms_key",),
+                f"the key is in {key_region}, the copies in {region}",
+                key,
+                hint=f"EBS encrypts a snapshot with a key of its own region: give a key of {region}",
+            )
+        ]
+    return []
+
+
+class SnapshotCopy(BaseModel):
+    """A copy of every snapshot of the run in a second region, encrypted with a key of that region."""
+
+    model_config = _CONFIG
+
+    region: Region = Field(description="the region the copies go to; not the plan's own")
+    kms_key: str = Field(description="KMS key ARN in that region that encrypts the copies")
+    source_kms_keys: list[str] = Field(
+        default_factory=list,
+        description="customer-managed KMS keys (ARNs, in the plan's region) that encrypt the selected volumes: "
+        "copying reads through them. Not needed for the AWS managed key aws/ebs",
+    )
+
+    @model_validator(mode="after")
+    def _key_of_the_region(self) -> SnapshotCopy:
+        problems = _kms_key_in(self.region, self.kms_key)
+        for index, key in enumerate(self.source_kms_keys):
+            if not _KMS_KEY_ARN.fullmatch(key):
+                problems.append(
+                    _problem(
+                        ("source_kms_keys", index),
+                        f"not a KMS key ARN: {key!r}",
+                        key,
+                        hint="the key ARN of a volume's KmsKeyId (aws ec2 describe-volumes), not an alias",
+                    )
+                )
+        _raise_problems("SnapshotCopy", problems)
+        return self
+
+
+class SnapshotLock(BaseModel):
+    """EBS Snapshot Lock in compliance mode: nobody, root included, deletes a run's snapshots for `days`."""
+
+    model_config = _CONFIG
+
+    days: int = Field(ge=1, le=36500, description="how long each snapshot (and its copy) stays locked")
+    cool_off_hours: int = Field(
+        default=0,
+        ge=0,
+        le=72,
+        description="hours during which a lock can still be undone (0: none, the lock is final at once)",
+    )
+
+
 class VolumeSelector(BaseModel):
     """EBS volumes carrying all of these tags (a volume matching several selectors is taken once)."""
 
@@ -595,7 +663,13 @@ class VolumeSelector(BaseModel):
     )
     poll_seconds: int = Field(default=30, ge=5, le=3600, description="the workflow's wait between two looks")
     timeout_minutes: int = Field(
-        default=120, ge=1, le=1440, description="a snapshot not completed by then fails its item"
+        default=120, ge=1, le=1440, description="a snapshot (or its copy) not completed by then fails its item"
+    )
+    copy_to: SnapshotCopy | None = Field(
+        default=None, description="copy every snapshot to a second region; the run is good once the copies are"
+    )
+    lock: SnapshotLock | None = Field(
+        default=None, description="lock every snapshot and copy (EBS Snapshot Lock, compliance mode)"
     )
 
     @model_validator(mode="after")
@@ -725,6 +799,45 @@ def _cross_section_problems(data: Mapping[str, Any]) -> Iterator[InitErrorDetail
             None,
             hint="add network: {vpc_id: vpc-..., subnet_ids: [subnet-...]}",
         )
+    yield from _copy_problems(data)
+
+
+def _copy_problems(data: Mapping[str, Any]) -> Iterator[InitErrorDetails]:
+    """A selector's copies go to another region of the plan's own account (CopySnapshot copies within one)."""
+    deployment = data.get("deployment") if isinstance(data.get("deployment"), Mapping) else {}
+    region, account = deployment.get("region"), deployment.get("account")
+    volumes = data.get("volumes") if isinstance(data.get("volumes"), list) else []
+    for index, selector in enumerate(volumes):
+        copy = selector.get("copy_to") if isinstance(selector, Mapping) else None
+        if not isinstance(copy, Mapping):
+            continue
+        if region is not None and copy.get("region") == region:
+            yield _problem(
+                ("volumes", index, "copy_to", "region"),
+                f"the copies must go to another region than the plan's own ({region})",
+                region,
+                hint="a copy in the same region does not survive the region; name a second region",
+            )
+        key = copy.get("kms_key")
+        if account is not None and isinstance(key, str) and _KMS_KEY_ARN.fullmatch(key):
+            key_account = key.split(":")[4]
+            if key_account != account:
+                yield _problem(
+                    ("volumes", index, "copy_to", "kms_key"),
+                    f"the key belongs to account {key_account}, the plan deploys to {account}",
+                    key,
+                    hint="snapshots are copied within the plan's account: give a key of that account",
+                )
+        sources = copy.get("source_kms_keys") if isinstance(copy.get("source_kms_keys"), list) else []
+        for position, source in enumerate(sources):
+            key_region = source.split(":")[3] if isinstance(source, str) and _KMS_KEY_ARN.fullmatch(source) else None
+            if region is not None and key_region is not None and key_region != region:
+                yield _problem(
+                    ("volumes", index, "copy_to", "source_kms_keys", position),
+                    f"the key is in {key_region}, the volumes in {region}",
+                    source,
+                    hint="a volume is encrypted with a key of its own region: the plan's",
+                )
 
 
 # ---------------------------------------------------------------------------

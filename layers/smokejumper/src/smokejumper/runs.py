@@ -55,7 +55,7 @@ from smokejumper.plan import COMPONENT_SECTIONS, Plan
 from smokejumper.retention import decide
 from smokejumper.secrets import Secrets
 from smokejumper.sources.base import BackupResult, Progress, source_for
-from smokejumper.sources.volumes.retention import PlanSnapshots
+from smokejumper.sources.volumes.retention import PlanSnapshots, SnapshotRef
 from smokejumper.store import Store, join_key
 
 COMPONENTS: tuple[str, ...] = tuple(COMPONENT_SECTIONS)
@@ -491,7 +491,8 @@ def prune(
 
     def record(deletion: RunDeletion) -> None:
         if snapshots is not None and deletion.outcome in ("deleted", "would delete"):
-            deletion = _with_snapshots(deletion, snapshots, snapshots_by_run.pop(deletion.run_id, []), dry_run)
+            refs = snapshots_by_run.pop(deletion.run_id, [])
+            deletion = _with_snapshots(deletion, snapshots, refs, dry_run=dry_run, now=now)
         report.deletions.append(deletion)
         if on_deletion:
             on_deletion(deletion)
@@ -512,7 +513,8 @@ def prune(
             f"more than {plan.retention.uncommitted_grace_hours} h ago",
         )
         record(_delete_run(store, run_id, reason, dry_run=dry_run, committed=False))
-    # Snapshots of a run with no directory left at all (it crashed before writing anything): the same grace.
+    # Snapshots of a run with no directory left at all: it crashed before writing anything (the same grace),
+    # or it was pruned while its snapshots were locked (they go once every lock has ended).
     kept_runs = {run.run_id for run in scan.runs} | set(scan.uncommitted)
     for run_id in sorted(set(snapshots_by_run) - kept_runs):
         try:
@@ -522,24 +524,40 @@ def prune(
         if started + grace > now:
             report.waiting.append(run_id)
             continue
-        reason = (f"snapshots of a run that never committed, started {started:%Y-%m-%d %H:%M} UTC",)
+        refs = snapshots_by_run[run_id]
+        if all(ref.locked_at(now) for ref in refs):
+            continue  # nothing can go yet; said once, when the run itself was pruned
+        if any(ref.locked_until is not None for ref in refs):
+            reason = (f"snapshots of a run pruned while they were locked, started {started:%Y-%m-%d %H:%M} UTC",)
+        else:
+            reason = (f"snapshots of a run that never committed, started {started:%Y-%m-%d %H:%M} UTC",)
         record(RunDeletion(run_id, reason, "would delete" if dry_run else "deleted", "", committed=False))
     return report
 
 
 def _with_snapshots(
-    deletion: RunDeletion, snapshots: PlanSnapshots, snapshot_ids: list[str], dry_run: bool
+    deletion: RunDeletion, snapshots: PlanSnapshots, refs: list[SnapshotRef], *, dry_run: bool, now: datetime
 ) -> RunDeletion:
-    """The run's deletion, with its EBS snapshots deleted after its objects (or counted, on a dry run)."""
-    if not snapshot_ids:
-        return deletion
-    if dry_run:
-        return replace(deletion, snapshots=len(snapshot_ids))
-    outcome = snapshots.delete(snapshot_ids)
+    """The run's deletion, with its EBS snapshots deleted after its objects (or counted, on a dry run).
+
+    Snapshots still under EBS Snapshot Lock cannot go: the deletion says until when, and a later sweep
+    deletes them (see prune).
+    """
+    locked = [ref for ref in refs if ref.locked_at(now)]
+    free = [ref for ref in refs if not ref.locked_at(now)]
+    detail = deletion.detail
+    if locked:
+        until = max(ref.locked_until for ref in locked if ref.locked_until is not None)
+        detail = (f"{detail}; {len(locked)} snapshots locked until {until:%Y-%m-%d %H:%M} UTC stay until then").lstrip(
+            "; "
+        )
+    if not free or dry_run:
+        return replace(deletion, detail=detail, snapshots=len(free))
+    outcome = snapshots.delete(free)
     if outcome.failed:
-        detail = f"{deletion.detail}; snapshots not deleted: {', '.join(outcome.failed)}".lstrip("; ")
+        detail = f"{detail}; snapshots not deleted: {', '.join(outcome.failed)}".lstrip("; ")
         return replace(deletion, outcome="failed", detail=detail, snapshots=outcome.deleted)
-    return replace(deletion, snapshots=outcome.deleted)
+    return replace(deletion, detail=detail, snapshots=outcome.deleted)
 
 
 def _decide_by_item(

@@ -38,7 +38,7 @@ def volumes() -> None:
 @store_option
 @json_option
 def volumes_list(run: str, store_url: str, as_json: bool) -> None:
-    """The snapshots a run holds, per PVC: snapshot, source volume, AZ, size, type.
+    """The snapshots a run holds, per PVC: snapshot, source volume, AZ, size, type, copy, lock.
 
     \b
     Example:
@@ -51,13 +51,16 @@ def volumes_list(run: str, store_url: str, as_json: bool) -> None:
     from rich.table import Table  # deferred: the CLI starts fast (tests/unit/test_startup.py)
 
     table = Table(title=f"run {run_id}", title_justify="left")
-    for column in ("pvc", "snapshot", "volume", "az", "size", "type", "selector"):
-        table.add_column(column, no_wrap=column in ("pvc", "snapshot", "volume"))
+    for column in ("pvc", "snapshot", "volume", "az", "size", "type", "copy", "locked until", "selector"):
+        table.add_column(column, no_wrap=column in ("pvc", "snapshot", "volume", "copy"))
     for name, artifact in found:
         for record in artifact.snapshot_point.get("snapshots", []):
+            copy = record.get("copy")
             table.add_row(
                 f"{record['pvc_namespace']}/{record['pvc_name']}", record["snapshot_id"], record["volume_id"],
-                record["availability_zone"], f"{record['size_gib']} GiB", record["volume_type"], name,
+                record["availability_zone"], f"{record['size_gib']} GiB", record["volume_type"],
+                f"{copy['snapshot_id']} ({copy['region']})" if copy else "-",
+                (record.get("locked_until") or "-")[:10], name,
             )  # fmt: skip
     out.print(table)
     for name, artifact in found:
@@ -69,7 +72,10 @@ def volumes_list(run: str, store_url: str, as_json: bool) -> None:
 @click.option("--run", "run", default="latest", show_default=True, help="A run id, or 'latest' (newest good run).")
 @click.option("--pvc", required=True, help="NAMESPACE/NAME of the claim to restore.")
 @click.option("--az", "zone", help="Availability zone of the new volume (default: the source volume's).")
-@click.option("--region", help="Region of the snapshot and the new volume (default: the recorded one).")
+@click.option(
+    "--region",
+    help="Region of the new volume: the snapshot's own (default), or the region the plan copies it to.",
+)
 @click.option("--kms-key", help="Encrypt the new volume with this KMS key (ARN or id).")
 @click.option("--volume-type", help="gp3, gp2, io2, ... (default: the source volume's, with its IOPS and throughput).")
 @click.option(
@@ -94,10 +100,13 @@ def volumes_restore(
     deleting the old claim if it still exists.
 
     \b
-    Example:
+    Examples:
       smokejumper volumes restore --pvc cf-db/data-mysql-0 --az eu-west-1b --store s3://my-backups/cf-prod
+      # from the copy, when the plan's region is gone (--az is then required):
+      smokejumper volumes restore --pvc cf-db/data-mysql-0 --region eu-central-1 --az eu-central-1a \\
+          --store s3://my-backups/cf-prod
     """
-    from smokejumper.sources.volumes.restore import find_pvc, restore_volume
+    from smokejumper.sources.volumes.restore import find_pvc, in_region, restore_volume
     from smokejumper.sources.volumes.source import ec2_client
 
     run_id, found = _volume_records(open_store(store_url), run)
@@ -108,8 +117,8 @@ def volumes_restore(
         for _, artifact in found
         for r in artifact.snapshot_point.get("snapshots", [])
     ]
-    record = find_pvc({"snapshots": every}, pvc)
-    ec2 = ec2_client(region or record.pop("region") or None)
+    record = in_region(find_pvc({"snapshots": every}, pvc), region)
+    ec2 = ec2_client(record.pop("region") or None)
     restored = restore_volume(ec2, record, run_id=run_id, zone=zone, volume_type=volume_type, kms_key=kms_key)
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"{record['pvc_namespace']}-{record['pvc_name']}.yaml"

@@ -48,6 +48,31 @@ def find_pvc(snapshot_point: Mapping[str, Any], pvc: str) -> dict[str, Any]:
     raise UsageError(f"the run holds no snapshot of PVC {pvc}", hint=f"its PVCs: {held}")
 
 
+def in_region(record: Mapping[str, Any], region: str | None) -> dict[str, Any]:
+    """The PVC's record as seen from `region`: its own snapshot, or its copy in the copy region.
+
+    `record` carries "region", the region its selector ran in. A restore in the copy region has no
+    source AZ to default to: the caller names one.
+    """
+    own = record.get("region")
+    copy = record.get("copy")
+    if region is None or region == own:
+        return dict(record)
+    if copy and copy.get("region") == region:
+        return {
+            **record,
+            "region": region,
+            "snapshot_id": copy["snapshot_id"],
+            "kms_key_id": copy.get("kms_key_id"),
+            "availability_zone": None,
+        }
+    held = f"{own} (and its copy in {copy['region']})" if copy else f"{own} only (the plan copies it nowhere)"
+    raise UsageError(
+        f"the run holds the snapshot of {record['pvc_namespace']}/{record['pvc_name']} in {held}, not in {region}",
+        hint="restore in a region that holds it: leave out --region, or give the copy's region",
+    )
+
+
 def check_zone(ec2: Any, zone: str) -> None:
     """An AZ of the client's region, or a one-line error naming the ones there are (moto raises KeyError)."""
     zones = [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]]
@@ -69,6 +94,12 @@ def restore_volume(
 ) -> RestoredVolume:
     """Create the volume from the record's snapshot (which must be completed), wait until it is available."""
     zone = zone or record["availability_zone"]
+    if zone is None:
+        zones = [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]]
+        raise UsageError(
+            f"a volume restored from the copy in {ec2.meta.region_name} needs an availability zone",
+            hint=f"give --az, one of {', '.join(zones)}",
+        )
     check_zone(ec2, zone)
     snapshot_id = record["snapshot_id"]
     try:

@@ -70,11 +70,11 @@ def snapshot_tags(plan: str, run_id: str, selector: VolumeSelector, volume: Sele
     return tags
 
 
-def _tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
+def tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
     return [{"Key": key, "Value": value} for key, value in sorted(tags.items())]
 
 
-def _refused(what: str, exc: BaseException) -> SnapshotFailed:
+def refused(what: str, exc: BaseException) -> SnapshotFailed:
     response = getattr(exc, "response", None)
     error = response.get("Error", {}) if isinstance(response, dict) else {}
     code = error.get("Code") or type(exc).__name__
@@ -109,11 +109,11 @@ def start_snapshots(
                 VolumeId=volume.volume_id,
                 Description=f"smokejumper {plan} run {run_id}: {volume.pvc}",
                 TagSpecifications=[
-                    {"ResourceType": "snapshot", "Tags": _tag_list(snapshot_tags(plan, run_id, selector, volume))}
+                    {"ResourceType": "snapshot", "Tags": tag_list(snapshot_tags(plan, run_id, selector, volume))}
                 ],
             )
         except Exception as exc:
-            raise _refused(f"snapshot of {volume.volume_id} ({volume.pvc}) refused", exc) from None
+            raise refused(f"snapshot of {volume.volume_id} ({volume.pvc}) refused", exc) from None
         started.append(StartedSnapshot(snapshot["SnapshotId"], volume, None))
     return started
 
@@ -154,10 +154,10 @@ def _snapshot_together(
                 "ExcludeDataVolumeIds": sorted(on_instance - set(wanted) - {root}),
             },
             Description=f"smokejumper {plan} run {run_id}: {len(volumes)} volumes of {instance}, crash-consistent",
-            TagSpecifications=[{"ResourceType": "snapshot", "Tags": _tag_list(common)}],
+            TagSpecifications=[{"ResourceType": "snapshot", "Tags": tag_list(common)}],
         )
     except Exception as exc:
-        raise _refused(f"snapshots of {len(volumes)} volumes of {instance} refused", exc) from None
+        raise refused(f"snapshots of {len(volumes)} volumes of {instance} refused", exc) from None
     started = []
     for snapshot in answer["Snapshots"]:
         volume = wanted.get(snapshot["VolumeId"])
@@ -167,7 +167,7 @@ def _snapshot_together(
             continue
         # The per-volume tags (PV/PVC, source volume, AZ): CreateSnapshots tags all its snapshots alike.
         ec2.create_tags(
-            Resources=[snapshot["SnapshotId"]], Tags=_tag_list(snapshot_tags(plan, run_id, selector, volume))
+            Resources=[snapshot["SnapshotId"]], Tags=tag_list(snapshot_tags(plan, run_id, selector, volume))
         )
         started.append(StartedSnapshot(snapshot["SnapshotId"], volume, instance))
     missing = sorted(set(wanted) - {s.volume.volume_id for s in started})
@@ -181,8 +181,9 @@ class Look:
     """What one look at a run's snapshots found."""
 
     completed: list[Mapping[str, Any]]  # DescribeSnapshots entries
-    pending: list[str]  # snapshot ids, with their progress below
+    pending: list[str]  # snapshot ids (and "copy of <id>" for copies), with their progress below
     progress: Mapping[str, str]
+    copied: int | None = None  # copies completed, when the selector copies to a second region
 
     @property
     def done(self) -> bool:
@@ -199,7 +200,7 @@ def look_at(ec2: Any, snapshot_ids: Sequence[str], *, pvc_of: Mapping[str, str] 
         try:
             described = ec2.describe_snapshots(SnapshotIds=batch)["Snapshots"]
         except Exception as exc:
-            raise _refused(f"cannot look at {len(batch)} snapshots", exc) from None
+            raise refused(f"cannot look at {len(batch)} snapshots", exc) from None
         for snapshot in described:
             state = snapshot["State"]
             if state == "error":
@@ -216,13 +217,27 @@ def look_at(ec2: Any, snapshot_ids: Sequence[str], *, pvc_of: Mapping[str, str] 
     return Look(completed, pending, progress)
 
 
-def snapshot_record(started: StartedSnapshot, described: Mapping[str, Any]) -> dict[str, Any]:
-    """What a restore needs to know of one snapshot: which PVC, where it lived, how it was made."""
+def _stamp(value: Any) -> str | None:
+    return value.isoformat() if isinstance(value, datetime) else (str(value) if value else None)
+
+
+def _completed_at(described: Mapping[str, Any]) -> str:
+    # EC2's CompletionTime where it reports one (moto does not); else when the workflow saw it completed,
+    # which is at most one poll later.
+    return _stamp(described.get("CompletionTime")) or datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def snapshot_record(
+    started: StartedSnapshot,
+    described: Mapping[str, Any],
+    *,
+    copy: Mapping[str, Any] | None = None,
+    copy_region: str | None = None,
+    locked_until: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """What a restore needs to know of one snapshot: which PVC, where it lived, how it was made, its copy."""
     volume = started.volume
-
-    def stamp(value: Any) -> str | None:
-        return value.isoformat() if isinstance(value, datetime) else (str(value) if value else None)
-
+    locks = locked_until or {}
     return {
         "snapshot_id": started.snapshot_id,
         "volume_id": volume.volume_id,
@@ -242,11 +257,21 @@ def snapshot_record(started: StartedSnapshot, described: Mapping[str, Any]) -> d
         "fs_type": volume.tags.get("ebs.csi.aws.com/fsType") or volume.tags.get("fsType"),
         "instance_id": volume.instance_id,
         "crash_consistent_with": started.group,
-        "started_at": stamp(described.get("StartTime")),
-        # EC2's CompletionTime where it reports one (moto does not); else when the workflow saw it completed,
-        # which is at most one poll later.
-        "completed_at": stamp(described.get("CompletionTime")) or datetime.now(UTC).isoformat(timespec="seconds"),
+        "started_at": _stamp(described.get("StartTime")),
+        "completed_at": _completed_at(described),
+        "locked_until": locks.get(started.snapshot_id),
         "tags": dict(tags_of(described)),
+        # The copy in the second region, when the plan asks for one: restorable when this region is gone.
+        "copy": None
+        if copy is None
+        else {
+            "region": copy_region,
+            "snapshot_id": copy["SnapshotId"],
+            "kms_key_id": copy.get("KmsKeyId"),
+            "started_at": _stamp(copy.get("StartTime")),
+            "completed_at": _completed_at(copy),
+            "locked_until": locks.get(copy["SnapshotId"]),
+        },
     }
 
 
@@ -260,14 +285,33 @@ def write_volumes_artifact(
     completed: Iterable[Mapping[str, Any]],
     skipped: Iterable[SkippedVolume],
     started_at: datetime,
+    copies: Mapping[str, Mapping[str, Any]] | None = None,
+    locked_until: Mapping[str, str] | None = None,
 ) -> tuple[ArtifactRecord, str]:
-    """The item's artifact.json: a record per snapshot (by PVC) and every volume left out with its reason."""
+    """The item's artifact.json: a record per snapshot (by PVC) and every volume left out with its reason.
+
+    `copies` (source snapshot id -> its completed copy) when the selector copies to a second region.
+    """
     by_id = {snapshot["SnapshotId"]: snapshot for snapshot in completed}
+    copy_region = selector.copy_to.region if selector.copy_to else None
     records = []
     for snapshot in started:
         if snapshot.snapshot_id not in by_id:
             raise SnapshotFailed(f"snapshot {snapshot.snapshot_id} of {snapshot.volume.pvc} is not completed")
-        records.append(snapshot_record(snapshot, by_id[snapshot.snapshot_id]))
+        copy = None
+        if copies is not None:
+            copy = copies.get(snapshot.snapshot_id)
+            if copy is None:
+                raise SnapshotFailed(f"snapshot {snapshot.snapshot_id} of {snapshot.volume.pvc} has no copy")
+        records.append(
+            snapshot_record(
+                snapshot,
+                by_id[snapshot.snapshot_id],
+                copy=copy,
+                copy_region=copy_region,
+                locked_until=locked_until,
+            )
+        )
     writer = ArtifactWriter(store, artifact_dir, engine=ENGINE, name=selector.name)
     writer.started_at = started_at
     writer.source = {"region": region, "selector": selector.model_dump(mode="json")}

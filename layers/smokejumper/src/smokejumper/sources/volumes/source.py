@@ -20,6 +20,8 @@ from typing import Any
 from smokejumper.errors import UsageError
 from smokejumper.plan import VolumeSelector
 from smokejumper.sources.base import BackupResult, Progress
+from smokejumper.sources.volumes.copies import CopiesLook, advance_copies
+from smokejumper.sources.volumes.lock import lock_snapshots
 from smokejumper.sources.volumes.selection import SelectedVolume, SkippedVolume, describe_selected, select
 from smokejumper.sources.volumes.snapshots import (
     ENGINE,
@@ -86,34 +88,81 @@ def look_phase(
     give_up_at: float,
     *,
     now: float | None = None,
+    copy_ec2: Any = None,
 ) -> BackupResult | Look:
-    """One look: the committed artifact once every snapshot completed, else the look (SnapshotFailed when late)."""
+    """One look: the committed artifact once every snapshot (and copy) completed, else the look.
+
+    With the selector's `copy_to`, the look also advances the copies (copies.py); with its `lock`, every
+    snapshot and copy is locked once all completed, before the record is written. SnapshotFailed when late.
+    """
     document = json.loads(store.get_bytes(join_key(artifact_dir, STARTED_FILE)))
     started = [
         StartedSnapshot(entry["snapshot_id"], SelectedVolume(**entry["volume"]), entry["group"])
         for entry in document["snapshots"]
     ]
     pvc_of = {snapshot.snapshot_id: snapshot.volume.pvc for snapshot in started}
+    selector = target.selector
     look = look_at(ec2, snapshot_ids, pvc_of=pvc_of)
+    copies: CopiesLook | None = None
+    if selector.copy_to is not None:
+        copies = advance_copies(
+            copy_ec2 if copy_ec2 is not None else ec2_client(selector.copy_to.region),
+            selector.copy_to,
+            source_region=document["region"],
+            started=started,
+            completed_sources=look.completed,
+            plan=target.plan,
+            run_id=target.run_id,
+            selector=selector,
+        )
+        look = _with_copies(look, copies, selector.copy_to.region)
     if not look.done:
         if (now if now is not None else time.time()) >= give_up_at:
-            waiting = ", ".join(f"{pvc_of.get(i, i)} {look.progress[i]}" for i in look.pending)
+            waiting = ", ".join(f"{_named(i, pvc_of)} {look.progress[i]}" for i in look.pending)
             raise SnapshotFailed(
-                f"{len(look.pending)} snapshots not completed after {target.selector.timeout_minutes} min: {waiting}",
-                hint="raise the selector's timeout_minutes (a first snapshot of a large volume takes longest)",
+                f"{len(look.pending)} snapshots not completed after {selector.timeout_minutes} min: {waiting}",
+                hint="raise the selector's timeout_minutes (a first snapshot or copy of a large volume takes longest)",
             )
         return look
+    sources = list(look.completed)
+    copied = copies.completed if copies is not None else None
+    locked: dict[str, str] = {}
+    if selector.lock is not None:
+        locked = lock_snapshots(ec2, sources, selector.lock)
+        if copied is not None and selector.copy_to is not None:
+            dest = copy_ec2 if copy_ec2 is not None else ec2_client(selector.copy_to.region)
+            locked |= lock_snapshots(dest, list(copied.values()), selector.lock)
     record, digest = write_volumes_artifact(
         store,
         artifact_dir,
-        selector=target.selector,
+        selector=selector,
         region=document["region"],
         started=started,
-        completed=look.completed,
+        completed=sources,
         skipped=[SkippedVolume(**entry) for entry in document["skipped"]],
         started_at=datetime.fromisoformat(document["started_at"]),
+        copies=copied,
+        locked_until=locked,
     )
     return BackupResult(record, digest)
+
+
+_COPY = "copy of "  # how a pending copy is named in a look (its source's id follows)
+
+
+def _with_copies(look: Look, copies: CopiesLook, region: str) -> Look:
+    """The sources' look with the copies folded in: a snapshot counts as completed once its copy is."""
+    pending = list(look.pending) + [f"{_COPY}{source}" for source in copies.pending]
+    progress = dict(look.progress) | {
+        f"{_COPY}{source}": f"{state} (to {region})" for source, state in copies.pending.items()
+    }
+    return Look(completed=look.completed, pending=pending, progress=progress, copied=len(copies.completed))
+
+
+def _named(pending: str, pvc_of: dict[str, str]) -> str:
+    source = pending.removeprefix(_COPY)
+    name = pvc_of.get(source, source)
+    return f"{name} (copy)" if pending.startswith(_COPY) else name
 
 
 def _volume_json(volume: SelectedVolume) -> dict[str, Any]:
@@ -138,12 +187,13 @@ class VolumesSource:
         self,
         *,
         ec2: Any = None,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] | None = None,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self._ec2 = ec2
-        self._sleep = sleep
-        self._clock = clock
+        # Looked up when called, not bound here: a test that runs the whole runs module can stop the waits.
+        self._sleep = sleep or (lambda seconds: time.sleep(seconds))
+        self._clock = clock or (lambda: time.time())
 
     def _client(self, region: str | None) -> Any:
         if self._ec2 is None:
@@ -172,7 +222,8 @@ class VolumesSource:
                     on_progress(f"{total}/{total} snapshots completed", total, 0)
                 return outcome
             if on_progress is not None:
-                on_progress(f"{len(outcome.completed)}/{total} snapshots completed", len(outcome.completed), 0)
+                copied = f", {outcome.copied}/{total} copied" if outcome.copied is not None else ""
+                on_progress(f"{len(outcome.completed)}/{total} snapshots completed{copied}", len(outcome.completed), 0)
             self._sleep(state["poll_seconds"])
 
     def restore(self, store: Store, artifact_dir: str, request: Any, *, on_progress: Any = None) -> None:
