@@ -187,10 +187,12 @@ class VolumesSource:
         self,
         *,
         ec2: Any = None,
+        copy_ec2: Any = None,
         sleep: Callable[[float], None] | None = None,
         clock: Callable[[], float] | None = None,
     ) -> None:
         self._ec2 = ec2
+        self._copy_ec2 = copy_ec2  # the copy region's, made at the first look that needs it
         # Looked up when called, not bound here: a test that runs the whole runs module can stop the waits.
         self._sleep = sleep or (lambda seconds: time.sleep(seconds))
         self._clock = clock or (lambda: time.time())
@@ -211,11 +213,21 @@ class VolumesSource:
     ) -> BackupResult:
         """Start, then look every poll_seconds until done: the workflow's steps, with the waits done here."""
         ec2 = self._client(target.region)
+        copy_to = target.selector.copy_to
+        if copy_to is not None and self._copy_ec2 is None:
+            self._copy_ec2 = ec2_client(copy_to.region)
         state = start_phase(ec2, store, artifact_dir, target, now=self._clock())
         total = len(state["snapshots"])
         while True:
             outcome = look_phase(
-                ec2, store, artifact_dir, target, state["snapshots"], state["give_up_at"], now=self._clock()
+                ec2,
+                store,
+                artifact_dir,
+                target,
+                state["snapshots"],
+                state["give_up_at"],
+                now=self._clock(),
+                copy_ec2=self._copy_ec2,
             )
             if isinstance(outcome, BackupResult):
                 if on_progress is not None:
