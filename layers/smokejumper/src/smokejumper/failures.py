@@ -35,6 +35,8 @@ ERROR_TYPES: dict[str, ErrorType] = {
         ErrorType("WouldExceedTimeLimit", False, "the item cannot finish within the Lambda's time limit"),
         ErrorType("SnapshotFailed", False, "an EBS snapshot was refused (quota, throttling) or ended in error"),
         ErrorType("BackupInProgress", False, "every item asked for is being backed up by another run, named"),
+        ErrorType("RestoreFailed", False, "a restore refused its target (not empty, no clean) or failed in it"),
+        ErrorType("InvalidRestoreInput", False, "a restore's input cannot be carried out; every problem is listed"),
         ErrorType("InvalidInput", False, "the plan, the request or a secret is wrong; the message says where"),
         ErrorType("InternalError", False, "a bug in smokejumper: please report it with the log"),
     )

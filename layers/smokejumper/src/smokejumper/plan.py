@@ -562,6 +562,36 @@ class Database(BaseModel):
         return data
 
 
+class RestoreServer(BaseModel):
+    """A database server restores may write into, besides the servers of the plan's own databases."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_port_is_optional)
+
+    engine: Literal["postgres", "mysql"]
+    host: Host
+    port: int = Field(ge=1, le=65535, description="default: 5432 for postgres, 3306 for mysql")
+    credentials_secret_arn: SecretArn = Field(description="secret with 'username' and 'password' of that server")
+    tls: DatabaseTls = Field(default_factory=DatabaseTls)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_port(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and "port" not in data and data.get("engine") in DEFAULT_PORTS:
+            return {**data, "port": DEFAULT_PORTS[data["engine"]]}
+        return data
+
+
+class Restores(BaseModel):
+    """Where restores may go: a restore never writes to a server the plan does not name."""
+
+    model_config = _CONFIG
+
+    servers: list[RestoreServer] = Field(
+        default_factory=list,
+        description="database servers restores may write into, besides the servers of the plan's databases",
+    )
+
+
 class TagFilter(BaseModel):
     """A tag a volume must carry, with any of the given values ('*' is a wildcard)."""
 
@@ -721,6 +751,7 @@ class Plan(BaseModel):
     databases: list[Database] = Field(default_factory=list)
     volumes: list[VolumeSelector] = Field(default_factory=list)
     notifications: Notifications = Field(default_factory=Notifications)
+    restores: Restores = Field(default_factory=Restores)
     concurrency: int = Field(
         default=2,
         ge=1,
@@ -1055,6 +1086,11 @@ def _without_consequences(errors: list[Any]) -> list[Any]:
         for error in errors
         if not (error["type"] == "missing" and error["loc"][-1:] == ("port",) and error["loc"][:-1] in bad_engines)
     ]
+
+
+def validation_problems(exc: ValidationError) -> list[PlanProblem]:
+    """A model's validation errors in the plan's words (for inputs that are not plan files: no lines)."""
+    return [_translate(error, {}) for error in exc.errors()]
 
 
 def _translate(error: Mapping[str, Any], lines: Mapping[tuple[str | int, ...], int]) -> PlanProblem:

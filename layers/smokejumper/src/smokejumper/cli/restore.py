@@ -6,13 +6,23 @@ both to the engine's source (`sources.base`), print the summary.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
 from rich.markup import escape
 
 from smokejumper.cli.backup import MYSQL_DSN_HELP, PG_DSN_HELP, database_target
-from smokejumper.cli.console import counted, err, human_size, json_option, out, print_json, section_progress
+from smokejumper.cli.console import (
+    counted,
+    err,
+    human_size,
+    json_option,
+    out,
+    print_json,
+    section_progress,
+    store_option,
+)
 from smokejumper.store import open_store
 
 FROM_HELP = "Artifact directory: file:///DIR or s3://BUCKET/PREFIX."
@@ -21,7 +31,7 @@ CLEAN_HELP = "Drop what the target has first (with --table: empty those tables).
 
 @click.group()
 def restore() -> None:
-    """Restore one database from an artifact directory, verifying it first (etcd: `smokejumper etcd restore-kit`)."""
+    """Restore a run's items as the console does (`run`), or one database from an artifact directory."""
 
 
 def restore_from(engine: str, from_url: str, request: Any, *, as_json: bool) -> None:
@@ -128,3 +138,94 @@ def restore_mysql(from_url: str, dsn: str, tables: tuple[str, ...], clean: bool,
 
     target = database_target(dsn, "mysql", "restore")
     restore_from("mysql", from_url, DatabaseRestore(target, tables, clean=clean), as_json=as_json)
+
+
+@restore.command("run")
+@click.option(
+    "--input",
+    "input_file",
+    required=True,
+    type=click.File("r", encoding="utf-8"),
+    help="The restore input (JSON, as the console's restore takes it; '-' for stdin).",
+)
+@click.option(
+    "--plan",
+    "plan_file",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The backup plan the runs were made by (names, allowed servers, secrets).",
+)
+@store_option
+@click.option(
+    "--secrets",
+    "secrets_file",
+    envvar="SMOKEJUMPER_SECRETS",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="JSON file from secret ARN to the secret's value, instead of Secrets Manager (env: SMOKEJUMPER_SECRETS).",
+)
+@json_option
+def restore_run(input_file: Any, plan_file: Path, store_url: str, secrets_file: Path | None, as_json: bool) -> None:
+    """Restore databases, etcd clusters and PVCs of one run, as the console's restore does.
+
+    The input is checked first, every problem listed at once (names the
+    plan lacks, a run that does not exist or holds no good copy, a server
+    the plan does not allow, a table not in the backup), then every
+    artifact the restore reads is verified against its record; only then
+    is anything touched. Databases are restored into their targets (a
+    missing database is created; a non-empty one is refused unless
+    "clean": true), an etcd cluster becomes a restore kit and a PVC a new
+    EBS volume, both with what to do next written under the run's
+    restores/ prefix. Exit code 0 if every item was restored, 1 if any
+    failed, 2 for a bad input. The input's schema: smokejumper restore
+    input-schema.
+
+    \b
+    Example (restore.json):
+      {"run": "latest",
+       "databases": [{"name": "ccdb", "target": {"host": "ccdb.abc.eu-west-1.rds.amazonaws.com",
+                      "database": "ccdb_restore"}}]}
+      smokejumper restore run --input restore.json --plan plans/cf-prod.yaml --store s3://my-backups/cf-prod
+    """
+    import json
+
+    from smokejumper.errors import UsageError
+    from smokejumper.plan import load_plan
+    from smokejumper.restores import run_restore
+    from smokejumper.secrets import secrets_for
+
+    try:
+        data = json.load(input_file)
+    except json.JSONDecodeError as exc:
+        raise UsageError(
+            f"{input_file.name}: not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})",
+            hint="the README's examples can be pasted as they are",
+        ) from None
+    plan = load_plan(plan_file)
+
+    def said(item: Any) -> None:
+        if as_json:
+            return
+        if item.status == "restored":
+            size = f", {counted(item.rows, 'row')}" if item.rows else ""
+            out.print(f"[green]✓[/] {escape(item.component)}/{escape(item.name)}{size} in {item.seconds:.1f}s")
+            for key, value in item.detail.items():
+                out.print(f"    {key}: {value}", markup=False)
+        else:
+            what = f"{escape(item.component)}/{escape(item.name)}"
+            err.print(f"[red]✗[/] {what}: {item.error_type}: {escape(item.error or '')}")
+
+    report = run_restore(plan, open_store(store_url), data, secrets=secrets_for(secrets_file), on_item=said)
+    if as_json:
+        print_json(report.to_json())
+    else:
+        out.print(f"restore {report.restore_id} of run {report.run_id}: {report.status}")
+    if report.status == "failed":
+        raise SystemExit(1)
+
+
+@restore.command("input-schema")
+def restore_input_schema() -> None:
+    """Print the JSON Schema of the restore input (for editors, and to check an input before pasting it)."""
+    from smokejumper.restores import input_schema
+
+    print_json(input_schema())

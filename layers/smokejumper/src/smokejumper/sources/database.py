@@ -43,6 +43,10 @@ class DatabaseSource(ABC):
     ) -> None: ...
 
     @abstractmethod
+    def create_database_if_missing(self, target: DatabaseTarget) -> bool:
+        """Create `target.database` on its server unless it exists (connecting without it); True if created."""
+
+    @abstractmethod
     def restore_into(
         self, store: Store, artifact_dir: str, connection: Any, request: DatabaseRestore, on_progress: Progress | None
     ) -> RestoreSummary: ...

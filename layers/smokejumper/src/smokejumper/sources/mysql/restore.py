@@ -48,6 +48,8 @@ MAX_WARNINGS = 20
 class RestoreError(SmokejumperError):
     """The restore did not complete."""
 
+    error_type = "RestoreFailed"
+
 
 def _data_file(store: Store) -> DataFile:
     record, _digest = read_artifact_record(store)

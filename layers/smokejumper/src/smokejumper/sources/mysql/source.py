@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import ClassVar
 
 import pymysql
@@ -23,6 +24,19 @@ class MysqlSource(DatabaseSource):
 
     def default_options(self) -> DumpOptions:
         return DumpOptions()
+
+    def create_database_if_missing(self, target: DatabaseTarget) -> bool:
+        connection = connect(replace(self._checked(target), database=""))  # "": no default database
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", (target.database,))
+                if cursor.fetchone():
+                    return False
+                quoted = "`" + target.database.replace("`", "``") + "`"
+                cursor.execute(f"CREATE DATABASE {quoted} CHARACTER SET utf8mb4")
+            return True
+        finally:
+            connection.close()
 
     def connect(self, target: DatabaseTarget) -> pymysql.connections.Connection:
         return connect(target)

@@ -61,6 +61,8 @@ from smokejumper.store import Store, join_key
 class RestoreError(SmokejumperError):
     """The restore did not happen; the target is unchanged."""
 
+    error_type = "RestoreFailed"
+
 
 def _frames(store: Store, artifact_dir: str) -> tuple[DataFile, str, ArtifactRecord]:
     record, _digest = read_artifact_record(store, artifact_dir)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import ClassVar
 
 import pg8000.native
@@ -22,6 +23,18 @@ class PostgresSource(DatabaseSource):
 
     def default_options(self) -> DumpOptions:
         return DumpOptions()
+
+    def create_database_if_missing(self, target: DatabaseTarget) -> bool:
+        # The server's maintenance database is there to connect to when the target is not.
+        connection = connect(replace(self._checked(target), database="postgres"))
+        try:
+            found = connection.run("SELECT 1 FROM pg_catalog.pg_database WHERE datname = :name", name=target.database)
+            if found:
+                return False
+            connection.run(f"CREATE DATABASE {pg8000.native.identifier(target.database)}")
+            return True
+        finally:
+            connection.close()
 
     def connect(self, target: DatabaseTarget) -> pg8000.native.Connection:
         return connect(target)
