@@ -36,7 +36,13 @@ node_modules/.installed: package.json package-lock.json
 	$(BIN)/python layers/build_layer.py --download
 	touch $@
 
-setup: $(VENV)/.installed node_modules/.installed .layer-wheels/.stamp
+# etcd/etcdutl 3.5.16 from Debian 13, unpacked into the venv (not installed): the only packaged etcdutl here
+# with `snapshot restore --bump-revision --mark-compacted` (tests/integration/test_etcd_kit_etcdutl_version.py).
+$(VENV)/etcd-debian13/.installed: scripts/debian13-etcd | $(BIN)/python
+	scripts/debian13-etcd $(VENV)/etcd-debian13
+	touch $@
+
+setup: $(VENV)/.installed node_modules/.installed .layer-wheels/.stamp $(VENV)/etcd-debian13/.installed
 
 services:
 	scripts/ensure-services

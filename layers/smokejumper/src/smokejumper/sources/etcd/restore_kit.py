@@ -16,6 +16,12 @@ the backups: `snapshot.db` (as `etcdctl snapshot save` writes it, trailer
 checked, mode 0600), `restore-NAME.sh` per member, `RUNBOOK.md` (the order
 of operations with this cluster's names filled in), and `kit.json` (the same
 as data, for the console workflow and scripts).
+
+The revision flags need etcdutl 3.5.10 or later, and an older one fails only
+once etcd is already down. So each script checks `etcdutl version` (and that
+the snapshot is there) before it changes anything, refuses in one line, and
+does nothing but those checks with `--check`, which the runbook has the
+operator run on every member before stopping anything.
 """
 
 from __future__ import annotations
@@ -41,7 +47,9 @@ DEFAULT_BUMP = 1_000_000_000
 KIT_SNAPSHOT = "snapshot.db"
 RUNBOOK = "RUNBOOK.md"
 KIT_RECORD = "kit.json"
-MINIMUM_ETCDUTL = "3.5.10"  # the first 3.5 release whose etcdutl has --bump-revision and --mark-compacted
+# The first etcdutl with `snapshot restore --bump-revision --mark-compacted`: etcd 3.5.10 (CHANGELOG-3.5.md,
+# PR #16165); on the 3.6 line every release from 3.6.0-rc.0 (CHANGELOG-3.6.md, PR #16029). 3.4 has no etcdutl.
+MINIMUM_ETCDUTL = "3.5.10"
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 HOST = re.compile(r"^[A-Za-z0-9.:-]{1,253}$")  # a DNS name or an IPv4/IPv6 address
 TOKEN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -180,22 +188,36 @@ def restore_command(
 
 def _script(member: Member, command: list[str], *, data_dir: str, bump: int, created: str) -> str:
     # The argv is fixed but for three things the operator may need to change on the machine: the
-    # etcdutl binary, where the snapshot was copied to, and the data directory.
+    # etcdutl binary, where the snapshot was copied to, and the data directory. Every check runs
+    # before anything is changed and refuses in one line; `--check` runs the checks alone, so a
+    # too-old etcdutl is found while the cluster still runs (RUNBOOK.md, step 1).
+    script = f"restore-{member.name}.sh"
     arguments = [shlex.quote(arg) for arg in command[4:] if not arg.startswith("--data-dir=")]
-    guard = """
+    wanted = f"etcdutl {MINIMUM_ETCDUTL} or later" if bump else "etcdutl"
+    checks = f"""
 if ! command -v "$ETCDUTL" >/dev/null 2>&1; then
-  echo "etcdutl not found (looked for $ETCDUTL): install it, or set ETCDUTL=/path/to/etcdutl." >&2
-  exit 1
+  refuse "etcdutl not found (looked for $ETCDUTL): install {wanted} and set ETCDUTL=/path/to/etcdutl"
 fi
 """
     if bump:
-        guard += f"""
-if ! "$ETCDUTL" snapshot restore --help 2>&1 | grep -q -- '--bump-revision'; then
-  echo "$ETCDUTL is too old: it lacks --bump-revision and --mark-compacted" >&2
-  echo "(etcd {MINIMUM_ETCDUTL} or later has them)." >&2
-  echo "Without them Kubernetes watches and caches break after the restore. Install a newer etcdutl," >&2
-  echo "or set ETCDUTL=/path/to/newer/etcdutl." >&2
-  exit 1
+        checks += f"""
+# --bump-revision and --mark-compacted came in etcdutl {MINIMUM_ETCDUTL} (etcd PR #16165) and 3.6.0 (PR #16029).
+at_least() {{  # at_least VERSION MINIMUM: compares MAJOR.MINOR.PATCH; an unreadable VERSION is too old
+  echo "$1" | awk -F'[.-]' -v need="$2" '{{
+    split(need, n, ".")
+    for (i = 1; i <= 3; i++) if ($i + 0 != n[i] + 0) exit ($i + 0 < n[i] + 0)
+  }}'
+}}
+version=$("$ETCDUTL" version 2>/dev/null | sed -n 's/^etcdutl version: *//p' | head -n 1)
+# (3.6.0-alpha.0 predates the flags; the 3.6.0 release candidates have them.)
+if ! at_least "$version" {MINIMUM_ETCDUTL} || [ "${{version#3.6.0-alpha}}" != "$version" ]; then
+  refuse "$ETCDUTL is etcdutl ${{version:-of unknown version}}, and this restore's --bump-revision and" \\
+    "--mark-compacted need etcdutl {MINIMUM_ETCDUTL} or later: install one and set ETCDUTL=/path/to/it"
+fi
+"""
+    checks += f"""
+if [ ! -f "$SNAPSHOT" ]; then
+  refuse "no snapshot at $SNAPSHOT: copy the kit's {KIT_SNAPSHOT} there, or set SNAPSHOT=/path/to/{KIT_SNAPSHOT}"
 fi
 """
     lines = " \\\n  ".join(['"$ETCDUTL" snapshot restore "$SNAPSHOT"', *arguments, '--data-dir="$DATA_DIR"'])
@@ -203,18 +225,23 @@ fi
 # Restore etcd member {member.name} ({member.peer_url}) from this kit's snapshot.
 # Written by smokejumper {__version__} on {created}. Read RUNBOOK.md first: every member's
 # etcd must be stopped, and this runs on {member.name}'s own machine.
+# `sh {script} --check` only checks etcdutl and the snapshot: run it before stopping anything.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 ETCDUTL="${{ETCDUTL:-etcdutl}}"
 SNAPSHOT="${{SNAPSHOT:-$here/{KIT_SNAPSHOT}}}"
 DATA_DIR=${{DATA_DIR:-{shlex.quote(data_dir)}}}
-
-if [ -e "$DATA_DIR" ]; then
-  echo "$DATA_DIR already exists: move it aside first (mv '$DATA_DIR' '$DATA_DIR.before-restore')," >&2
-  echo "or set DATA_DIR to a new directory." >&2
-  exit 1
+refuse() {{ printf '%s\\n' "{script}: $*. Nothing was changed." >&2; exit 1; }}
+{checks}
+if [ "${{1:-}}" = --check ]; then
+  echo "ready to restore member {member.name} with $ETCDUTL from $SNAPSHOT into $DATA_DIR"
+  exit 0
 fi
-{guard}
+if [ -e "$DATA_DIR" ]; then
+  refuse "$DATA_DIR already exists: move it aside first (mv '$DATA_DIR' '$DATA_DIR.before-restore')," \\
+    "or set DATA_DIR to a new directory"
+fi
+
 {lines}
 
 echo "member {member.name} restored into $DATA_DIR: give it to the user etcd runs as (chown -R), then"
@@ -242,7 +269,7 @@ def _runbook(kit: RestoreKit, *, data_dir: str, source: dict[str, Any], created:
         "etcdutl checks the snapshot's sha256 trailer before it writes anything."
         if kit.has_trailer
         else "This snapshot is a member's raw database without a sha256 trailer, so the scripts pass "
-        "`--skip-hash-check`: check the copy with sha256sum (step 4) instead."
+        "`--skip-hash-check`: check the copy with sha256sum (step 1) instead."
     )
     return f"""# etcd restore runbook
 
@@ -259,15 +286,17 @@ Cluster token for the restored cluster: `{kit.cluster_token}`.
 
 ## Order of operations
 
-1. **Stop every Kubernetes API server** (kubeadm: move `/etc/kubernetes/manifests/kube-apiserver.yaml`
+1. **Before stopping anything, copy the kit to each member's machine and check it there**:
+   `sha256sum {KIT_SNAPSHOT}` must print `{kit.sha256}`, and `sh restore-NAME.sh --check`
+   (e.g. `sh restore-{first}.sh --check` on {first}) must print "ready": it checks that etcdutl is there
+   {"and new enough for the revision flags " if kit.bump_revision else ""}and changes nothing.
+2. **Stop every Kubernetes API server** (kubeadm: move `/etc/kubernetes/manifests/kube-apiserver.yaml`
    out of the manifests directory on each control-plane node). Nothing may write to etcd, or read a
    half-restored one.
-2. **Stop etcd on every member** (kubeadm: move `etcd.yaml` out of the manifests directory; systemd:
+3. **Stop etcd on every member** (kubeadm: move `etcd.yaml` out of the manifests directory; systemd:
    `systemctl stop etcd`). All of them: a member left running keeps the old cluster's identity.
-3. **Move each member's data directory aside**, do not delete it:
+4. **Move each member's data directory aside**, do not delete it:
    `mv {shlex.quote(data_dir)} {shlex.quote(data_dir + ".before-restore")}`.
-4. **Copy the kit to each member's machine** and check the copy:
-   `sha256sum {KIT_SNAPSHOT}` must print `{kit.sha256}`.
 5. **On each member, run its script**: `sh restore-NAME.sh` (e.g. `sh restore-{first}.sh` on {first}).
    `ETCDUTL=/path/to/etcdutl`, `SNAPSHOT=/path/to/{KIT_SNAPSHOT}` and `DATA_DIR=...` override the defaults.
    {hash_note}
@@ -283,7 +312,7 @@ Cluster token for the restored cluster: `{kit.cluster_token}`.
 8. **Start the API servers**, then restart kube-controller-manager, kube-scheduler and the kubelets so
    that nothing keeps state from before the restore.
 
-If a step fails, stop: the old data directories from step 3 are untouched, and putting them back and
+If a step fails, stop: the old data directories from step 4 are untouched, and putting them back and
 starting etcd returns the cluster to where it was.
 """
 
