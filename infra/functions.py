@@ -92,7 +92,13 @@ SNAPSHOT_VOLUMES = FunctionSpec(
     Duration.minutes(5),
     "start or look at the EBS snapshots of one volume selector of a run",
 )
-SPECS = (START_RUN, BACKUP_ITEM, COMMIT_RUN, SNAPSHOT_VOLUMES)
+# A restore step restores one database (as fast as backup-item dumps one: two vCPUs), verifies one
+# artifact, or writes a kit; 15 minutes is Lambda's limit.
+RESTORE = FunctionSpec(
+    "restore", "restore", 3538, Duration.minutes(15), "check a restore's input, verify or restore one item, report"
+)
+SPECS = (START_RUN, BACKUP_ITEM, COMMIT_RUN, SNAPSHOT_VOLUMES, RESTORE)
+BACKUP_SPECS = (START_RUN, BACKUP_ITEM, COMMIT_RUN, SNAPSHOT_VOLUMES)  # what the backup workflow invokes
 
 
 @jsii.implements(ILocalBundling)
@@ -135,6 +141,14 @@ def functions_code(plan: Plan) -> lambda_.Code:
     )
 
 
+def restore_secret_arns(plan: Plan) -> list[str]:
+    """The secrets a restore may read: the plan's databases' and its restore servers' (credentials, CA bundles)."""
+    servers = plan.restores.servers
+    arns = [server.credentials_secret_arn for server in servers]
+    arns += [server.tls.ca_bundle_secret_arn for server in servers if server.tls.ca_bundle_secret_arn]
+    return sorted(set(secret_arns(plan)) | set(arns))
+
+
 def secret_arns(plan: Plan) -> list[str]:
     """Every secret the plan names: database credentials, CA bundles, etcd client certificates."""
     arns = [database.credentials_secret_arn for database in plan.databases]
@@ -161,9 +175,11 @@ class BackupFunctions(Construct):
         self.backup_item = self.functions[BACKUP_ITEM.name]
         self.commit_run = self.functions[COMMIT_RUN.name]
         self.snapshot_volumes = self.functions[SNAPSHOT_VOLUMES.name]
+        self.restore = self.functions[RESTORE.name]
         self._grant_backup_item()
         self._grant_commit_run()
         self._grant_snapshot_volumes()
+        self._grant_restore()
 
     # --- network ----------------------------------------------------------------------------
 
@@ -504,15 +520,95 @@ class BackupFunctions(Construct):
                 ["kms:Decrypt", "kms:DescribeKey", "kms:ReEncryptFrom"],
             ),
         ):  # fmt: skip
-            if not keys:
-                continue
-            role.add_to_principal_policy(iam.PolicyStatement(actions=actions, resources=keys))
-            role.add_to_principal_policy(
-                iam.PolicyStatement(
-                    actions=["kms:CreateGrant"],
-                    resources=keys,
-                    conditions={"Bool": {"kms:GrantIsForAWSResource": True}},
-                )
+            self._grant_ebs_keys(role, keys, actions)
+
+    def _grant_ebs_keys(self, role: iam.IRole, keys: list[str], actions: list[str]) -> None:
+        """`actions` on the keys, and grants on them for EBS only (it takes one for each volume or copy)."""
+        if not keys:
+            return
+        role.add_to_principal_policy(iam.PolicyStatement(actions=actions, resources=keys))
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["kms:CreateGrant"],
+                resources=keys,
+                conditions={"Bool": {"kms:GrantIsForAWSResource": True}},
+            )
+        )
+
+    def _grant_restore(self) -> None:
+        """Read the plan's runs, write only under a run's restores/, read the secrets of the servers it may write to."""
+        role = self.restore.role
+        assert role is not None
+        role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["s3:GetObject"], resources=[self._prefix_arn("runs/*")])
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["s3:PutObject"], resources=[self._prefix_arn("runs/*/restores/*")])
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"],
+                resources=[self.storage.bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{self.plan.name}/*"]}},
+            )
+        )
+        self.storage.key.grant(role, "kms:GenerateDataKey", "kms:Decrypt")
+        self._acknowledge_runs_prefix(role, "reads the runs of its own plan, and only those")
+        bucket = self.logical_id(self.storage.bucket)
+        acknowledge(
+            role,
+            f"{IAM5}[Resource::<{bucket}.Arn>/{self.plan.name}/runs/*/restores/*]",
+            "writes only what a restore leaves for the operator (the etcd kit, PV/PVC YAML, its report) beside "
+            "the run, under a key naming the run and the restore",
+        )
+        arns = restore_secret_arns(self.plan)
+        if arns:
+            role.add_to_principal_policy(iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"], resources=arns))
+        if self.plan.volumes:
+            self._grant_volume_restores(role)
+
+    def _grant_volume_restores(self, role: iam.IRole) -> None:
+        """A new volume from one of the plan's snapshots (or their copies), tagged as it is made."""
+        stack = Stack.of(self)
+        regions = self._snapshot_regions()
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["ec2:DescribeSnapshots", "ec2:DescribeVolumes", "ec2:DescribeAvailabilityZones"],
+                resources=["*"],
+            )
+        )
+        snapshots = self._snapshot_arns(regions)
+        volumes = [f"arn:{stack.partition}:ec2:{region}:{stack.account}:volume/*" for region in regions]
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["ec2:CreateVolume"],
+                resources=snapshots,
+                conditions={"StringEquals": {"aws:ResourceTag/smokejumper:plan": self.plan.name}},
+            )
+        )
+        role.add_to_principal_policy(iam.PolicyStatement(actions=["ec2:CreateVolume"], resources=volumes))
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["ec2:CreateTags"],
+                resources=volumes,
+                conditions={"StringEquals": {"ec2:CreateAction": ["CreateVolume"]}},
+            )
+        )
+        # A volume from a copy is decrypted with the copy's key; from a snapshot of a customer-managed key, with it.
+        keys = {s.copy_to.kms_key for s in self.plan.volumes if s.copy_to is not None}
+        keys |= {key for s in self.plan.volumes if s.copy_to is not None for key in s.copy_to.source_kms_keys}
+        self._grant_ebs_keys(
+            role,
+            sorted(keys),
+            ["kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncryptFrom"],
+        )
+        for arn in snapshots:
+            acknowledge(role, f"{IAM5}[Resource::{arn}]", "creates volumes only from snapshots carrying its plan's tag")
+        for arn in volumes:
+            acknowledge(
+                role,
+                f"{IAM5}[Resource::{arn}]",
+                "a restored volume's id is not known before it is made; it is tagged only as it is made",
             )
 
     def _acknowledge_runs_prefix(self, role: iam.IRole, why: str) -> None:

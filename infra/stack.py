@@ -11,6 +11,7 @@ from smokejumper.plan import Plan
 from infra.functions import BackupFunctions
 from infra.monitoring import BackupMonitoring
 from infra.notifications import BackupTopic
+from infra.restores import RestoreWorkflow
 from infra.storage import BackupStorage
 from infra.triggers import BackupTriggers
 from infra.workflow import BackupWorkflow
@@ -34,6 +35,7 @@ class SmokejumperStack(Stack):
         self.functions = BackupFunctions(self, "Functions", plan=plan, storage=self.storage)
         self.notifications = BackupTopic(self, "Notifications", plan=plan, key=self.storage.key)
         self.workflow = BackupWorkflow(self, "Workflow", plan=plan, functions=self.functions, topic=self.notifications)
+        self.restores = RestoreWorkflow(self, "Restores", plan=plan, functions=self.functions)
         self.triggers = BackupTriggers(self, "Triggers", plan=plan, state_machine=self.workflow.state_machine)
         self.monitoring = BackupMonitoring(
             self,
@@ -51,5 +53,11 @@ class SmokejumperStack(Stack):
             "BackupStateMachineArn",
             value=self.workflow.state_machine.state_machine_arn,
             description="start a backup run: aws stepfunctions start-execution --state-machine-arn ...",
+        )
+        CfnOutput(
+            self,
+            "RestoreStateMachineArn",
+            value=self.restores.state_machine.state_machine_arn,
+            description="restore from the console: start an execution with an input from the README",
         )
         CfnOutput(self, "TopicArn", value=self.notifications.topic.topic_arn, description="failure notifications")

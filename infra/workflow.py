@@ -25,7 +25,7 @@ from smokejumper.locks import ITEM_ATTEMPTS, KEY, LOCK_TABLE_VARIABLE, TTL_ATTRI
 from smokejumper.plan import Plan
 from smokejumper.runs import COMPONENTS
 
-from infra.functions import IAM5, LOG_RETENTION, BackupFunctions
+from infra.functions import BACKUP_SPECS, IAM5, LOG_RETENTION, BackupFunctions
 from infra.nag import acknowledge
 from infra.notifications import BackupTopic
 
@@ -338,7 +338,8 @@ class BackupWorkflow(Construct):
             "Step Functions' log delivery (logs:*LogDelivery*, DescribeResourcePolicies...) and X-Ray's "
             "PutTraceSegments cannot be scoped to a resource",
         )
-        for function in self.functions.functions.values():
+        for spec in BACKUP_SPECS:
+            function = self.functions.functions[spec.name]
             acknowledge(
                 machine.role,
                 f"{IAM5}[Resource::<{self.functions.logical_id(function)}.Arn>:*]",

@@ -175,8 +175,14 @@ def test_volumes_are_started_then_waited_for_and_looked_at_until_done(example, b
         assert states[catch["Next"]]["Type"] == "Pass"
 
 
-def test_the_state_machine_may_invoke_only_its_own_functions(example, template: Template):
-    machine_id = example.logical_id(example.stack.workflow.state_machine)
+@pytest.mark.parametrize("machine", ["backup", "restore"])
+def test_each_state_machine_may_invoke_only_its_own_functions(example, template: Template, machine: str):
+    from infra.functions import BACKUP_SPECS
+
+    state_machine = (
+        example.stack.workflow.state_machine if machine == "backup" else example.stack.restores.state_machine
+    )
+    machine_id = example.logical_id(state_machine)
     role_id, _ = template.resources[machine_id]["Properties"]["RoleArn"]["Fn::GetAtt"]
     statements = [
         statement
@@ -190,7 +196,8 @@ def test_the_state_machine_may_invoke_only_its_own_functions(example, template: 
         if any(action.startswith("lambda:") for action in _listed(statement["Action"]))
     ]
     assert [_listed(statement["Action"]) for statement in invoking] == [["lambda:InvokeFunction"]]
-    functions = tuple(example.stack.functions.functions.values())
+    everything = example.stack.functions.functions
+    functions = [everything[spec.name] for spec in BACKUP_SPECS] if machine == "backup" else [everything["restore"]]
     arns = [{"Fn::GetAtt": [example.logical_id(function), "Arn"]} for function in functions]
     versions = [{"Fn::Join": ["", [arn, ":*"]]} for arn in arns]
     resources = _listed(invoking[0]["Resource"])
@@ -201,3 +208,35 @@ def test_the_state_machine_may_invoke_only_its_own_functions(example, template: 
 
 def _listed(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
+
+
+def test_the_restore_checks_then_verifies_everything_before_it_restores_anything(example, definitions):
+    restore = definitions[example.logical_id(example.stack.restores.state_machine)]
+    states = restore["States"]
+    restore_function = function_arn(example, example.stack.functions.restore)
+    order, name = [], restore["StartAt"]
+    while name in states and "Next" in states[name]:
+        order.append(name)
+        name = states[name]["Next"]
+    order.append(name)
+    assert order == ["Check the input", "Verify every artifact", "Restore every item", "Report",
+                     "Was every item restored?"]  # fmt: skip
+    check = states["Check the input"]
+    assert (check["Resource"], check["Parameters"]["phase"], check["Parameters"]["input.$"]) == (
+        restore_function, "check", "$"
+    )  # fmt: skip
+    assert "Catch" not in check, "a bad input fails the execution at its first step, with every problem"
+    verify, items = states["Verify every artifact"], states["Restore every item"]
+    assert (verify["ItemsPath"], items["ItemsPath"]) == ("$.verify", "$.restore")
+    assert verify["MaxConcurrency"] == items["MaxConcurrency"] == example.stack.plan.concurrency
+    for state in (verify, items):
+        [step] = state["ItemProcessor"]["States"].values()
+        assert step["Resource"] == restore_function
+        # Only Lambda's own service errors are retried (CDK's default): a restore is never retried blindly.
+        assert all(error.startswith("Lambda.") for retry in step.get("Retry", []) for error in retry["ErrorEquals"])
+        assert "Catch" not in step  # an item that fails is reported in its outcome; the Map goes on
+    choice = states["Was every item restored?"]
+    [when] = choice["Choices"]
+    assert (when["Variable"], when["StringEquals"]) == ("$.report.status", "restored")
+    failed = states[choice["Default"]]
+    assert (failed["Type"], failed["Error"], failed["CausePath"]) == ("Fail", "RestoreFailed", "$.report.message")

@@ -162,7 +162,8 @@ def test_each_function_logs_to_its_own_log_group_kept_a_year(example, plain):
         names = {group["Properties"]["LogGroupName"] for group in groups.values()}
         plan = built.stack.plan.name
         functions = {f"/aws/lambda/smokejumper-{plan}-{spec.name}" for spec in SPECS}
-        assert names == functions | {f"/aws/vendedlogs/states/smokejumper-{plan}-backup"}  # + the state machine's
+        machines = {f"/aws/vendedlogs/states/smokejumper-{plan}-{machine}" for machine in ("backup", "restore")}
+        assert names == functions | machines  # + the state machines'
         for group in groups.values():
             assert group["Properties"]["RetentionInDays"] == 365
             assert ("KmsKeyId" in group["Properties"]) is encrypted
@@ -239,3 +240,29 @@ def test_a_plan_that_locks_its_snapshots_may_lock_only_its_own(fresh_app, stack_
     assert {action for action, on in table.items() if key in on} == {
         "kms:Decrypt", "kms:DescribeKey", "kms:ReEncryptFrom", "kms:CreateGrant"
     }  # fmt: skip
+
+
+def test_restore_reads_the_runs_writes_only_beside_them_and_reads_only_the_servers_secrets(example, example_plan: Plan):
+    from infra.functions import restore_secret_arns
+
+    table = grants(example, "restore")
+    runs = f"<GetAtt {example.bucket_id}.Arn>/cf-prod/runs/*"
+    assert table["s3:GetObject"] == {runs}
+    assert table["s3:PutObject"] == {f"{runs}/restores/*"}, "it never rewrites a run's artifacts"
+    assert not any(action in table for action in ("s3:DeleteObject", "s3:DeleteObjectVersion"))
+    # The plan's databases' secrets and its restore servers' (the example names one), nothing else.
+    [server] = example_plan.restores.servers
+    assert table["secretsmanager:GetSecretValue"] == set(restore_secret_arns(example_plan))
+    assert server.credentials_secret_arn in table["secretsmanager:GetSecretValue"]
+    # Volumes only from the plan's snapshots (or their copies), tagged only as they are made.
+    plan_tag = {"StringEquals": {"aws:ResourceTag/smokejumper:plan": "cf-prod"}}
+    snapshots = {"arn:aws:ec2:eu-west-1::snapshot/*", "arn:aws:ec2:eu-central-1::snapshot/*"}
+    volumes = {f"arn:aws:ec2:{r}:111111111111:volume/*" for r in ("eu-west-1", "eu-central-1")}
+    assert sorted(conditions_of(example, "restore", "ec2:CreateVolume"), key=str) == sorted(
+        [(snapshots, plan_tag), (volumes, {})], key=str
+    )
+    assert conditions_of(example, "restore", "ec2:CreateTags") == [
+        (volumes, {"StringEquals": {"ec2:CreateAction": ["CreateVolume"]}})
+    ]
+    assert "ec2:DeleteVolume" not in table
+    assert "ec2:DeleteSnapshot" not in table

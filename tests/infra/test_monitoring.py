@@ -65,7 +65,11 @@ def expected_actions(built) -> list[Any]:
 
 def time_limit_of(template: dict[str, Any]) -> timedelta:
     """The state machine's own TimeoutSeconds, read from its definition in the template."""
-    (machine,) = (r for r in template["Resources"].values() if r["Type"] == "AWS::StepFunctions::StateMachine")
+    (machine,) = (
+        r
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::StepFunctions::StateMachine" and r["Properties"]["StateMachineName"].endswith("-backup")
+    )
     # Every token sits inside a JSON string of the definition, so the rendered text is JSON.
     definition = json.loads(render(machine["Properties"]["DefinitionString"]))
     return timedelta(seconds=definition["TimeoutSeconds"])

@@ -23,7 +23,10 @@ from infra import nag
 _WILDCARDS = ["AwsSolutions-IAM5[Resource::*]"]
 _RUNS = "AwsSolutions-IAM5[Resource::<StorageBucket5CB7C8EA.Arn>/{plan}/runs/*]"
 _LOGS = "AwsSolutions-IAM5[Resource::<Functions{name}Logs{hash}.Arn>:*]"
-_LOG_HASHES = {"startrun": "74E6BFC4", "backupitem": "6B92F98C", "commitrun": "AFF3988E", "snapshotvolumes": "65DD0F93"}
+_LOG_HASHES = {
+    "startrun": "74E6BFC4", "backupitem": "6B92F98C", "commitrun": "AFF3988E", "snapshotvolumes": "65DD0F93",
+    "restore": "8569A88D",
+}  # fmt: skip
 ACKNOWLEDGED: dict[str, list[str]] = {}
 for _name, _hash in _LOG_HASHES.items():
     _rules = [*_WILDCARDS, _LOGS.format(name=_name, hash=_hash)] + ([_RUNS] if _name != "startrun" else [])
@@ -42,6 +45,13 @@ for _name, _hash in _LOG_HASHES.items():
             "AwsSolutions-IAM5[Resource::arn:aws:ec2:eu-west-1:111111111111:instance/*]",
             *_SNAPSHOTS,
         ]
+    if _name == "restore":  # reads the runs, writes beside them under restores/, makes volumes from snapshots
+        _rules.insert(3, "AwsSolutions-IAM5[Resource::<StorageBucket5CB7C8EA.Arn>/{plan}/runs/*/restores/*]")
+        _rules += [
+            *_SNAPSHOTS,
+            "AwsSolutions-IAM5[Resource::arn:aws:ec2:eu-west-1:111111111111:volume/*]",
+            "AwsSolutions-IAM5[Resource::arn:aws:ec2:eu-central-1:111111111111:volume/*]",
+        ]
     ACKNOWLEDGED[f"Functions{_name}Role"] = _rules
     ACKNOWLEDGED[f"Functions{_name}RoleDefaultPolicy"] = _rules
     ACKNOWLEDGED[f"Functions{_name}"] = ["AwsSolutions-L1"]
@@ -53,6 +63,10 @@ _FUNCTION_HASHES = {
 _MACHINE = [*_WILDCARDS, *(_INVOKE.format(name=name, hash=hash_) for name, hash_ in _FUNCTION_HASHES.items())]
 ACKNOWLEDGED["WorkflowStateMachineRole"] = _MACHINE
 ACKNOWLEDGED["WorkflowStateMachineRoleDefaultPolicy"] = _MACHINE
+# The restore machine: log delivery and X-Ray, and the restore function with its versions.
+_RESTORE_MACHINE = [*_WILDCARDS, "AwsSolutions-IAM5[Resource::<FunctionsrestoreF5BD5A85.Arn>:*]"]
+ACKNOWLEDGED["RestoresStateMachineRole"] = _RESTORE_MACHINE
+ACKNOWLEDGED["RestoresStateMachineRoleDefaultPolicy"] = _RESTORE_MACHINE
 ACKNOWLEDGED["WorkflowLeases"] = ["AwsSolutions-DDB3"]  # a lease table has nothing to recover
 
 # --- triggers (infra/triggers.py) ---

@@ -278,7 +278,8 @@ def test_a_damaged_backup_is_found_before_any_target_is_touched(backed: Backed, 
     data = bytearray(store.get_bytes(f"{directory}/{record.files[0].name}"))
     data[len(data) // 2] ^= 0xFF
     store.put_bytes(f"{directory}/{record.files[0].name}", bytes(data))
-    with pytest.raises(IntegrityError, match="the backup differs from its record; nothing was restored"):
+    damaged = "the backup of databases/credhub differs from its record; nothing was restored"
+    with pytest.raises(IntegrityError, match=damaged):
         run_restore(backed.plan, store, everything(new_names, run=backed.run_id), secrets=FileSecrets(SECRETS))
     assert not pg_exists(new_names["pg"])
     assert not mysql_exists(new_names["mysql"])

@@ -493,3 +493,81 @@ def parse(model: type[ModelT], event: Mapping[str, Any]) -> ModelT:
             f"{'.'.join(str(part) for part in error['loc']) or '(event)'}: {error['msg']}" for error in exc.errors()
         )
         raise ERRORS["InvalidInput"](f"malformed {model.__name__}: {problems}") from None
+
+
+# --- restores: the restore workflow's steps --------------------------------------------------------
+
+
+class RestoreStepEvent(_Event):
+    """One step of the restore workflow (smokejumper.restores), named by `phase`.
+
+    check: the console's `input`; verify and restore: the checked input (its run fixed) and one `item`
+    ("databases/ccdb", "etcd/k8s", "volumes/NS/NAME"); report: every item's outcome.
+    """
+
+    phase: Literal["check", "verify", "restore", "report"]
+    input: dict[str, Any] = Field(default_factory=dict)
+    restore_id: str | None = None
+    run_id: str | None = None
+    item: str | None = None
+    outcomes: list[dict[str, Any]] = Field(default_factory=list)
+
+
+def restore_step(event: RestoreStepEvent, env: Environment, *, ec2: Any = None) -> dict[str, Any]:
+    """Check the input (every problem at once), verify one item, restore one item, or report the restore."""
+    from smokejumper import restores
+
+    try:
+        store = env.store(s3_client())
+        if event.phase == "check":
+            prepared = restores.prepare(env.plan, store, event.input)
+            restore_id, run_id = restores.new_restore_id(), prepared.run.run_id
+            # The run is fixed now: a run committed while the restore goes on must not change what it reads.
+            checked = {"input": {**event.input, "run": run_id}, "restore_id": restore_id, "run_id": run_id}
+            # Each Map's items, whole: the state machine passes them on as they are.
+            return {
+                "restore_id": restore_id,
+                "run_id": run_id,
+                "verify": [{"phase": "verify", **checked, "item": item.label} for item in prepared.items],
+                "restore": [{"phase": "restore", **checked, "item": item.label} for item in prepared.items],
+            }
+        if event.restore_id is None or event.run_id is None:
+            raise UsageError(f"a {event.phase} step needs the restore_id and run_id its check returned")
+        if event.phase == "report":
+            return _restore_report(store, event)
+        prepared = restores.prepare(env.plan, store, event.input)
+        item = restores.find_item(prepared, event.item or "")
+        if event.phase == "verify":
+            return {"item": item.label, "verified_bytes": restores.verify_item(store, item)}
+        outcome = restores.restore_item(
+            env.plan,
+            store,
+            prepared.run,
+            item,
+            secrets=SecretsManagerSecrets(),
+            restore_id=event.restore_id,
+            ec2=ec2,
+        )
+        return outcome.to_json()
+    except Exception as exc:
+        raise typed(exc) from exc
+
+
+def _restore_report(store: Store, event: RestoreStepEvent) -> dict[str, Any]:
+    """restore.json beside the run's restore output, and what the console shows: the status, what failed."""
+    from smokejumper.restores import output_prefix
+
+    restore_id, run_id = event.restore_id or "", event.run_id or ""
+    failed = [o for o in event.outcomes if o.get("status") != "restored"]
+    said = [f"{o['component']}/{o['name']} failed ({o.get('error_type')}): {o.get('error')}" for o in failed]
+    report = {
+        "restore_id": restore_id,
+        "run_id": run_id,
+        "status": "failed" if failed else "restored",
+        "items": event.outcomes,
+        "message": f"restore {restore_id} of run {run_id}: "
+        + ("; ".join(said) if failed else f"{len(event.outcomes)} items restored"),
+    }
+    key = join_key(output_prefix(run_id, restore_id), "restore.json")
+    store.put_bytes(key, json.dumps(report, indent=2).encode(), content_type="application/json")
+    return {**report, "report": f"{store.url}/{key}"}

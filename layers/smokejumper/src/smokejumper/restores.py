@@ -376,22 +376,34 @@ def _items(plan: Plan, store: Store, run: RunManifest, request: RestoreInput) ->
 # --- verify, then restore --------------------------------------------------------------------------------
 
 
-def verify(store: Store, prepared: PreparedRestore) -> None:
-    """Every artifact the restore reads, checked against its record (every byte), before any target changes."""
+def verify_item(store: Store, item: RestoreItem) -> int:
+    """The item's artifact checked against its record, every byte; its size, or IntegrityError naming each problem."""
     from smokejumper.verify import verify_artifact
 
-    problems = []
-    for directory in sorted({item.artifact_dir for item in prepared.items}):
-        try:
-            _record, found = verify_artifact(store, directory)
-        except SmokejumperError as exc:
-            found = [exc.message]
-        problems += [f"{directory}: {problem}" for problem in found]
+    try:
+        record, problems = verify_artifact(store, item.artifact_dir)
+    except SmokejumperError as exc:
+        record, problems = None, [exc.message]
     if problems:
         raise IntegrityError(
-            "the backup differs from its record; nothing was restored:\n" + "\n".join(f"  - {p}" for p in problems),
+            f"the backup of {item.label} differs from its record; nothing was restored:\n"
+            + "\n".join(f"  - {item.artifact_dir}: {problem}" for problem in problems),
             hint="restore from another run (the input's run: a run id, or latest-before:<time>)",
         )
+    return record.size if record is not None else 0
+
+
+def verify(store: Store, prepared: PreparedRestore) -> None:
+    """Every artifact the restore reads, checked against its record (every byte), before any target changes."""
+    for item in prepared.items:
+        verify_item(store, item)
+
+
+def find_item(prepared: PreparedRestore, label: str) -> RestoreItem:
+    for item in prepared.items:
+        if item.label == label:
+            return item
+    raise RestoreInputError([f"the restore has no item {label} (it has: {', '.join(i.label for i in prepared.items)})"])
 
 
 @dataclass

@@ -159,10 +159,18 @@ class OfflineWorkflow:
         self.stack: EmulatedStack = create_stack(
             self.template, self.session, stack_name=self.stack_name, account=OFFLINE_ACCOUNT
         )
-        [machine] = self.stack.ids_of("AWS::StepFunctions::StateMachine")
-        self.state_machine_arn = self.stack.ref(machine)
-        # An execution is followed as long as the state machine lets it run (its TimeoutSeconds).
-        self.time_limit = float(json.loads(self.stack.properties(machine)["DefinitionString"])["TimeoutSeconds"])
+        machines = {
+            self.stack.properties(i)["StateMachineName"].rsplit("-", 1)[-1]: i
+            for i in self.stack.ids_of("AWS::StepFunctions::StateMachine")
+        }
+        self.state_machine_arn = self.stack.ref(machines["backup"])
+        self.restore_machine_arn = self.stack.ref(machines["restore"])
+        # An execution is followed as long as its state machine lets it run (its TimeoutSeconds).
+        self.time_limits = {
+            self.stack.ref(i): float(json.loads(self.stack.properties(i)["DefinitionString"])["TimeoutSeconds"])
+            for i in machines.values()
+        }
+        self.time_limit = self.time_limits[self.state_machine_arn]
         self.sfn = self.session.client("stepfunctions")
         self._inboxes()
 
@@ -227,13 +235,19 @@ class OfflineWorkflow:
             kms_key_id=self.kms_key_id,
         )
 
-    def start(self, request: Mapping[str, Any], *, name: str | None = None) -> str:
+    def start(self, request: Mapping[str, Any], *, name: str | None = None, machine: str | None = None) -> str:
         """Start an execution with `request` as its input, as the console or `aws stepfunctions` would."""
         return self.sfn.start_execution(
-            stateMachineArn=self.state_machine_arn,
+            stateMachineArn=machine or self.state_machine_arn,
             name=name or f"offline-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}",
             input=json.dumps(request),
         )["executionArn"]
+
+    def restore(self, restore_input: Mapping[str, Any], *, name: str | None = None) -> str:
+        """Start the restore state machine with a restore input, as an operator in the console would."""
+        return self.start(
+            restore_input, name=name or f"restore-{uuid.uuid4().hex[:12]}", machine=self.restore_machine_arn
+        )
 
     def schedules(self) -> dict[str, dict[str, Any]]:
         """The synthesized schedules by name, as the Scheduler API returns them."""
@@ -281,7 +295,10 @@ class OfflineWorkflow:
         return started
 
     def wait(self, execution_arn: str, *, timeout: float | None = None) -> Execution:
-        timeout = timeout if timeout is not None else self.time_limit + 60
+        if timeout is None:
+            machine = execution_arn.split(":execution:")[-1].split(":")[0]
+            limits = {arn.rsplit(":", 1)[-1]: limit for arn, limit in self.time_limits.items()}
+            timeout = limits.get(machine, self.time_limit) + 60
         started = time.monotonic()
         while True:
             described = self.sfn.describe_execution(executionArn=execution_arn)
