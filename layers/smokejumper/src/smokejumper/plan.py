@@ -592,6 +592,39 @@ class Restores(BaseModel):
     )
 
 
+class RestoreTests(BaseModel):
+    """Every good run proven restorable: its databases restored into scratch databases and judged."""
+
+    model_config = _CONFIG
+
+    # The schedule, and the alarm on a run not tested in time, come with the restore-test workflow.
+    scratch: list[RestoreServer] = Field(
+        default_factory=list,
+        description="one server per engine the tests restore into (smokejumper_rt_* databases, dropped after)",
+    )
+
+    @model_validator(mode="after")
+    def _one_server_per_engine(self) -> RestoreTests:
+        seen: dict[str, int] = {}
+        problems = []
+        for index, server in enumerate(self.scratch):
+            if server.engine in seen:
+                problems.append(
+                    _problem(
+                        ("scratch", index, "engine"),
+                        f"a second {server.engine} scratch server (also scratch[{seen[server.engine]}])",
+                        server.engine,
+                        hint="one scratch server per engine",
+                    )
+                )
+            seen.setdefault(server.engine, index)
+        _raise_problems("RestoreTests", problems)
+        return self
+
+    def server_for(self, engine: str) -> RestoreServer | None:
+        return next((server for server in self.scratch if server.engine == engine), None)
+
+
 class TagFilter(BaseModel):
     """A tag a volume must carry, with any of the given values ('*' is a wildcard)."""
 
@@ -752,6 +785,9 @@ class Plan(BaseModel):
     volumes: list[VolumeSelector] = Field(default_factory=list)
     notifications: Notifications = Field(default_factory=Notifications)
     restores: Restores = Field(default_factory=Restores)
+    restore_tests: RestoreTests | None = Field(
+        default=None, description="restore every good run's databases into scratch databases and judge them"
+    )
     concurrency: int = Field(
         default=2,
         ge=1,

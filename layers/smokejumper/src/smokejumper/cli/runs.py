@@ -44,9 +44,11 @@ def runs_list(store_url: str, as_json: bool) -> None:
       smokejumper runs list --store file:///var/backups/example --json
     """
     from smokejumper.catalog import scan_runs
+    from smokejumper.restore_tests import read_verdict
 
     store = open_store(store_url)
     scan = scan_runs(store)
+    verdicts = {run.run_id: read_verdict(store, run.run_id) for run in scan.runs}
     if as_json:
         print_json(
             {
@@ -62,6 +64,7 @@ def runs_list(store_url: str, as_json: bool) -> None:
                         "artifacts": len(run.artifacts),
                         "failed_artifacts": sum(ref.status != "succeeded" for ref in run.artifacts),
                         "size": run.size,
+                        "restore_test": _tested(verdicts[run.run_id]),
                     }
                     for run in scan.runs
                 ],
@@ -76,7 +79,7 @@ def runs_list(store_url: str, as_json: bool) -> None:
         from rich.table import Table
 
         table = Table(title=escape(f"runs in {store.url}"), title_justify="left")
-        for column in ("run", "status", "trigger", "started (UTC)", "took", "artifacts", "size"):
+        for column in ("run", "status", "trigger", "started (UTC)", "took", "artifacts", "size", "restore test"):
             # A run id is what people copy: never cut or wrapped, whatever the terminal's width.
             table.add_column(
                 column,
@@ -96,6 +99,7 @@ def runs_list(store_url: str, as_json: bool) -> None:
                 f"{took.total_seconds():.0f}s",
                 str(len(run.artifacts)),
                 human_size(run.size),
+                _tested_text(verdicts[run.run_id]),
             )
         out.print(table)
     if scan.uncommitted:
@@ -121,12 +125,14 @@ def runs_show(run_id: str, store_url: str, as_json: bool) -> None:
       smokejumper runs show 20261125T020000Z-3f9a --store s3://my-backups/example --json
     """
     from smokejumper.catalog import read_manifest, run_dir
+    from smokejumper.restore_tests import read_verdict
 
     store = open_store(store_url)
     manifest = read_manifest(store, run_id)
     location = f"{store.url.rstrip('/')}/{run_dir(manifest.run_id)}"
+    verdict = read_verdict(store, manifest.run_id)
     if as_json:
-        print_json({"url": location, **manifest.model_dump(mode="json")})
+        print_json({"url": location, **manifest.model_dump(mode="json"), "restore_test": verdict})
         return
     colour = "green" if manifest.status == "succeeded" else "red"
     out.print(f"run [bold]{manifest.run_id}[/] of plan {manifest.plan}: [{colour}]{manifest.status}[/]")
@@ -135,16 +141,41 @@ def runs_show(run_id: str, store_url: str, as_json: bool) -> None:
     out.print(f"  location {location}", markup=False)
     from rich.table import Table
 
+    out.print(f"  restore test {_tested_text(verdict)}")
+    tested = {item["path"]: item for item in (verdict or {}).get("items", [])}
     table = Table()
-    for column in ("artifact", "engine", "status", "size"):
-        table.add_column(column, justify="right" if column == "size" else "left")
+    for column in ("artifact", "engine", "status", "size", "restore test", "restore time"):
+        table.add_column(column, justify="right" if column in ("size", "restore time") else "left")
     for ref in manifest.artifacts:
         if ref.status == "succeeded":
             status = "[green]succeeded[/]"
         else:
             status = f"[red]failed[/] ({escape(ref.error_type or 'error')}): {escape(ref.error or '')}"
-        table.add_row(ref.path, ref.engine, status, human_size(ref.size))
+        item = tested.get(ref.path, {})
+        result = item.get("status", "-")
+        if result == "failed":
+            result = f"[red]failed[/]: {escape('; '.join(item.get('problems', [])))}"
+        elif result == "passed":
+            result = "[green]passed[/]"
+        seconds = item.get("restore_seconds")
+        table.add_row(
+            ref.path, ref.engine, status, human_size(ref.size), result, "-" if seconds is None else f"{seconds:.1f}s"
+        )
     out.print(table)
+
+
+def _tested(verdict: dict | None) -> dict | None:
+    if verdict is None:
+        return None
+    return {"status": verdict.get("status"), "tested_at": verdict.get("tested_at")}
+
+
+def _tested_text(verdict: dict | None) -> str:
+    """The run's restore-test verdict in a few words ("not tested" when there is none)."""
+    if verdict is None:
+        return "not tested"
+    colour = "green" if verdict.get("status") == "passed" else "red"
+    return f"[{colour}]{verdict.get('status')}[/] {str(verdict.get('tested_at', ''))[:16]}"
 
 
 @runs.command("prune")

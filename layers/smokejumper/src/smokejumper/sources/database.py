@@ -47,6 +47,10 @@ class DatabaseSource(ABC):
         """Create `target.database` on its server unless it exists (connecting without it); True if created."""
 
     @abstractmethod
+    def drop_database_if_exists(self, target: DatabaseTarget) -> None:
+        """Drop `target.database` on its server (connecting without it), if it is there."""
+
+    @abstractmethod
     def restore_into(
         self, store: Store, artifact_dir: str, connection: Any, request: DatabaseRestore, on_progress: Progress | None
     ) -> RestoreSummary: ...

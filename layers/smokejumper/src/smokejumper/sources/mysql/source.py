@@ -50,6 +50,14 @@ class MysqlSource(DatabaseSource):
     ) -> None:
         dump_database(connection, writer, options=self.options, on_table=on_progress)
 
+    def drop_database_if_exists(self, target: DatabaseTarget) -> None:
+        connection = connect(replace(self._checked(target), database=""))
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("DROP DATABASE IF EXISTS `" + target.database.replace("`", "``") + "`")
+        finally:
+            connection.close()
+
     def restore_into(
         self,
         store: Store,

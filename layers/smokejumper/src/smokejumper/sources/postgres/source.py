@@ -49,6 +49,14 @@ class PostgresSource(DatabaseSource):
         # The helper streams open connections of their own to the same database.
         dump_database(connection, writer, options=self.options, on_table=on_progress, connect=lambda: connect(target))
 
+    def drop_database_if_exists(self, target: DatabaseTarget) -> None:
+        connection = connect(replace(self._checked(target), database="postgres"))
+        try:
+            # FORCE (PostgreSQL 13+): a connection a failed restore left open must not keep the database.
+            connection.run(f"DROP DATABASE IF EXISTS {pg8000.native.identifier(target.database)} WITH (FORCE)")
+        finally:
+            connection.close()
+
     def restore_into(
         self,
         store: Store,
