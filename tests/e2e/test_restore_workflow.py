@@ -33,6 +33,7 @@ pytestmark = pytest.mark.integration
 
 PLAN = "cf-restores"
 PG_SECRET = "arn:aws:secretsmanager:eu-west-1:111111111111:secret:cf-restores/ccdb-Ab12Cd"
+CLUSTER_TAG = "kubernetes.io/cluster/cf-restores"
 MEMBERS = {"etcd-0": "https://10.0.1.10:2380", "etcd-1": "https://10.0.2.10:2380", "etcd-2": "https://10.0.3.10:2380"}
 
 
@@ -52,7 +53,12 @@ def estate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Estate]:
         plan = Plan.model_validate(
             {
                 "name": PLAN,
-                "schedules": {"etcd": {"cron": "cron(15 * * * ? *)"}, "databases": {"cron": "cron(0 2 * * ? *)"}},
+                "schedules": {
+                    "etcd": {"cron": "cron(15 * * * ? *)"},
+                    "databases": {"cron": "cron(0 2 * * ? *)"},
+                    "volumes": {"cron": "cron(30 1 * * ? *)"},
+                },
+                "volumes": [{"name": "pvs", "tags": [{"key": CLUSTER_TAG, "values": ["owned"]}], "poll_seconds": 5}],
                 "network": {"vpc_id": "vpc-0a1b2c3d", "subnet_ids": ["subnet-0a1b2c3d"]},
                 "etcd": [{"name": "k8s", "endpoints": [etcd.endpoint]}],
                 "databases": [
@@ -76,6 +82,16 @@ def backed_up(estate: Estate, tmp_path: Path) -> Iterator[tuple[OfflineWorkflow,
     """An emulated AWS holding the plan's stack and one good run of every item: (the workflow, the run id)."""
     secrets = {PG_SECRET: {"username": "postgres", "password": "unused-with-trust"}}
     with OfflineWorkflow(estate.plan, secrets, tmp_path / "out") as workflow:
+        tags = {
+            CLUSTER_TAG: "owned",
+            "kubernetes.io/created-for/pvc/namespace": "cf-db",
+            "kubernetes.io/created-for/pvc/name": "data-0",
+            "kubernetes.io/created-for/pv/name": "pvc-0a1b",
+        }
+        workflow.session.client("ec2").create_volume(
+            AvailabilityZone="eu-west-1a", Size=8, VolumeType="gp3",
+            TagSpecifications=[{"ResourceType": "volume", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}],
+        )  # fmt: skip
         backup = workflow.wait(workflow.start({"reason": "before the restore test"}))
         assert backup.status == "SUCCEEDED", backup.cause
         yield workflow, backup.output["summary"]["run_id"]  # type: ignore[index]
@@ -106,6 +122,7 @@ def test_a_console_restore_restores_the_database_and_writes_the_etcd_kit(
         "run": "latest",
         "databases": [{"name": "ccdb", "target": {"host": HOST, "port": PG_PORT, "database": new_database}}],
         "etcd": [{"cluster": "k8s", "members": MEMBERS}],
+        "volumes": [{"pvc": "cf-db/data-0", "availability_zone": "eu-west-1b"}],
     }
     execution = workflow.wait(workflow.restore(restore_input), timeout=300)
     assert execution.status == "SUCCEEDED", execution.cause
@@ -118,6 +135,11 @@ def test_a_console_restore_restores_the_database_and_writes_the_etcd_kit(
     kit = items["etcd/k8s"]["detail"]["kit"].removeprefix(f"{store.url}/")
     keys = set(store.list_keys(kit))
     assert {f"{kit}/RUNBOOK.md", *(f"{kit}/restore-{member}.sh" for member in MEMBERS)} <= keys
+    volume = items["volumes/cf-db/data-0"]["detail"]
+    [made] = workflow.session.client("ec2").describe_volumes(VolumeIds=[volume["volume_id"]])["Volumes"]
+    assert (made["AvailabilityZone"], made["Size"], made["VolumeType"]) == ("eu-west-1b", 8, "gp3")
+    pv_yaml = store.get_bytes(volume["yaml"].removeprefix(f"{store.url}/")).decode()
+    assert f"volumeHandle: {volume['volume_id']}" in pv_yaml
     written = json.loads(store.get_bytes(report["report"].removeprefix(f"{store.url}/")))
     assert written["status"] == "restored"
     # Every artifact verified before the first item was restored.
