@@ -1,4 +1,4 @@
-"""Lambda: one step of a restore: check the console's input, verify or restore one item, or report the restore."""
+"""Lambda: one step of a restore (check, verify or restore one item, report) or of a restore test."""
 
 from typing import Any
 
@@ -18,5 +18,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     logger.set_correlation_id(request.restore_id or request.run_id)
     logger.append_keys(phase=request.phase, item=request.item)
     result = handlers.restore_step(request, handlers.environment())
+    if request.phase == "test-verdict":
+        handlers.emit_restore_test_metrics(result)
     logger.info("restore step done", extra={"status": result.get("status"), "seconds": result.get("seconds")})
     return result

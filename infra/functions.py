@@ -51,6 +51,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 from smokejumper.handlers import BUCKET_VARIABLE, KMS_KEY_VARIABLE, METRICS_NAMESPACE, PLAN_FILE
 from smokejumper.plan import Plan
+from smokejumper.restore_tests import VERDICT_FILE
 
 from infra.layer import ARCHITECTURE, RUNTIME, SmokejumperLayer
 from infra.nag import acknowledge
@@ -142,8 +143,8 @@ def functions_code(plan: Plan) -> lambda_.Code:
 
 
 def restore_secret_arns(plan: Plan) -> list[str]:
-    """The secrets a restore may read: the plan's databases' and its restore servers' (credentials, CA bundles)."""
-    servers = plan.restores.servers
+    """The secrets a restore may read: the plan's databases', its restore and scratch servers' (credentials, CAs)."""
+    servers = [*plan.restores.servers, *(plan.restore_tests.scratch if plan.restore_tests else [])]
     arns = [server.credentials_secret_arn for server in servers]
     arns += [server.tls.ca_bundle_secret_arn for server in servers if server.tls.ca_bundle_secret_arn]
     return sorted(set(secret_arns(plan)) | set(arns))
@@ -542,8 +543,12 @@ class BackupFunctions(Construct):
         role.add_to_principal_policy(
             iam.PolicyStatement(actions=["s3:GetObject"], resources=[self._prefix_arn("runs/*")])
         )
+        # What a restore leaves for the operator, and a restore test's verdict: beside the run, never in it.
         role.add_to_principal_policy(
-            iam.PolicyStatement(actions=["s3:PutObject"], resources=[self._prefix_arn("runs/*/restores/*")])
+            iam.PolicyStatement(
+                actions=["s3:PutObject"],
+                resources=[self._prefix_arn("runs/*/restores/*"), self._prefix_arn(f"runs/*/{VERDICT_FILE}")],
+            )
         )
         role.add_to_principal_policy(
             iam.PolicyStatement(
@@ -560,6 +565,11 @@ class BackupFunctions(Construct):
             f"{IAM5}[Resource::<{bucket}.Arn>/{self.plan.name}/runs/*/restores/*]",
             "writes only what a restore leaves for the operator (the etcd kit, PV/PVC YAML, its report) beside "
             "the run, under a key naming the run and the restore",
+        )
+        acknowledge(
+            role,
+            f"{IAM5}[Resource::<{bucket}.Arn>/{self.plan.name}/runs/*/{VERDICT_FILE}]",
+            "writes a run's restore-test verdict beside its manifest, never the manifest or the artifacts",
         )
         arns = restore_secret_arns(self.plan)
         if arns:

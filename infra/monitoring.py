@@ -97,6 +97,7 @@ class BackupMonitoring(Construct):
         state_machine: sfn.StateMachine,
         topics: list[sns.ITopic],
         time_limit: timedelta,
+        restore_test_machine: sfn.StateMachine | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.plan = plan
@@ -109,6 +110,7 @@ class BackupMonitoring(Construct):
             item.path: StalenessWindow.of(getattr(plan.schedules, item.component), time_limit) for item in self.items
         }
         self.staleness_alarms = {item.path: self._staleness_alarm(item) for item in self.items}
+        self.restore_test_alarms = self._restore_test_alarms(restore_test_machine)
         self.dashboard = self._dashboard()
 
     # --- metrics ---------------------------------------------------------------------------------
@@ -234,13 +236,68 @@ class BackupMonitoring(Construct):
             treat_missing_data=cloudwatch.TreatMissingData.BREACHING,
         )
 
+    def restore_test_metric(self, statistic: str) -> cloudwatch.Metric:
+        """RestoreTestPassed, 1 or 0 per restore test (`handlers.emit_restore_test_metrics`)."""
+        return cloudwatch.Metric(
+            namespace=METRICS_NAMESPACE,
+            metric_name="RestoreTestPassed",
+            dimensions_map={"plan": self.plan.name, "service": service_name(self.plan)},
+            statistic=statistic,
+            period=Duration.hours(1),
+        )
+
+    def _restore_test_alarms(self, machine: sfn.StateMachine | None) -> dict[str, cloudwatch.Alarm]:
+        """A failed restore test, and no passed one within the plan's window: only when the tests are scheduled."""
+        tests = self.plan.restore_tests
+        if tests is None or tests.schedule is None or machine is None:
+            return {}
+        start = f"aws stepfunctions start-execution --state-machine-arn {machine.state_machine_arn} --input '{{}}'"
+        failed = self._alarm(
+            "RestoreTest-failed",
+            alarm_name=f"smokejumper-{self.plan.name}-restore-test-failed",
+            alarm_description=(
+                f"A restore test of plan {self.plan.name} failed: a database of the run did not restore, or read "
+                "back differently from what its backup recorded, or an etcd snapshot's keys disagree with its "
+                "record. The message on this topic names each item and what differed; restore-test.json beside "
+                f"the run has the details (smokejumper runs show RUN). Test again when fixed: {start}"
+            ),
+            metric=self.restore_test_metric("Minimum"),
+            threshold=1,
+            comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+            evaluation_periods=1,
+            datapoints_to_alarm=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        untested = self._alarm(
+            "RestoreTest-untested",
+            alarm_name=f"smokejumper-{self.plan.name}-restore-untested",
+            alarm_description=(
+                f"No restore test of plan {self.plan.name} passed in the last {tests.within_hours} hours "
+                f"(restore_tests.within_hours): they fail, or none starts (is the schedule "
+                f"smokejumper-{self.plan.name}-restore-test enabled? a start in the triggers' dead-letter queue?). "
+                f"Test the latest good run now: {start}"
+            ),
+            metric=self.restore_test_metric("Maximum"),
+            threshold=1,
+            comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+            evaluation_periods=tests.within_hours,
+            datapoints_to_alarm=tests.within_hours,
+            # No test at all emits nothing: that is what this alarm is for.
+            treat_missing_data=cloudwatch.TreatMissingData.BREACHING,
+        )
+        return {"failed": failed, "untested": untested}
+
     # --- dashboard -------------------------------------------------------------------------------
 
     def _dashboard(self) -> cloudwatch.Dashboard:
         hourly = Duration.hours(1)
         items = self.items
         machine = self.state_machine
-        alarms = [*self.execution_alarms.values(), *self.staleness_alarms.values()]
+        alarms = [
+            *self.execution_alarms.values(),
+            *self.staleness_alarms.values(),
+            *self.restore_test_alarms.values(),
+        ]
         windows = ", ".join(f"{item.path} {self.windows[item.path].periods} h" for item in items)
         header = cloudwatch.TextWidget(
             markdown=(

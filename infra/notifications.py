@@ -7,6 +7,8 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 from smokejumper.plan import Plan
 
@@ -44,3 +46,19 @@ class BackupTopic(Construct):
                     conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account}},
                 )
             )
+
+    def notify(self, scope: Construct, name: str, message_path: str, subject_path: str) -> sfn.IChainable:
+        """Tasks of a state machine in `scope` publishing `message_path` to every topic of the plan, in sequence."""
+        chain: sfn.Chain | None = None
+        for index, topic in enumerate(self.topics):
+            publish = tasks.SnsPublish(
+                scope,
+                name if index == 0 else f"{name} ({index + 1})",
+                topic=topic,
+                message=sfn.TaskInput.from_json_path_at(message_path),
+                subject=sfn.JsonPath.string_at(subject_path),
+                result_path=sfn.JsonPath.DISCARD,
+            )
+            chain = publish if chain is None else chain.next(publish)  # type: ignore[assignment]
+        assert chain is not None
+        return chain

@@ -22,8 +22,10 @@ from smokejumper.plan import Plan
 
 from infra.functions import IAM5, LOG_RETENTION, BackupFunctions
 from infra.nag import acknowledge
+from infra.notifications import BackupTopic
 
 RESTORE_FAILED_ERROR = "RestoreFailed"
+RESTORE_TEST_FAILED_ERROR = "RestoreTestFailed"
 # Each item is one Lambda (15 minutes at most), at most plan.concurrency at once, twice (verify, restore):
 # a restore that has not ended in this long will not.
 RESTORE_TIME_LIMIT = Duration.hours(12)
@@ -33,14 +35,22 @@ def restore_machine_name(plan: Plan) -> str:
     return f"smokejumper-{plan.name}-restore"
 
 
-class RestoreWorkflow(Construct):
-    """The restore state machine and its log group."""
+def restore_test_machine_name(plan: Plan) -> str:
+    return f"smokejumper-{plan.name}-restore-test"
 
-    def __init__(self, scope: Construct, construct_id: str, *, plan: Plan, functions: BackupFunctions) -> None:
+
+class RestoreWorkflow(Construct):
+    """The restore state machine, the restore-test state machine, and their log groups."""
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, plan: Plan, functions: BackupFunctions, topic: BackupTopic
+    ) -> None:
         super().__init__(scope, construct_id)
         self.plan = plan
         self.functions = functions
+        self.topic = topic
         self.state_machine = self._state_machine()
+        self.test_machine = self._test_machine()
 
     def _step(self, name: str, comment: str, payload: sfn.TaskInput | None, **options: object) -> tasks.LambdaInvoke:
         return tasks.LambdaInvoke(
@@ -102,11 +112,65 @@ class RestoreWorkflow(Construct):
             .otherwise(sfn.Fail(self, "Restore failed", error=RESTORE_FAILED_ERROR, cause_path="$.report.message"))
         )
         definition = check.next(verify).next(restore).next(report).next(outcome)
+        return self._machine(
+            "StateMachine",
+            restore_machine_name(self.plan),
+            f"smokejumper {self.plan.name}: restore a run's items (input: see the README's examples)",
+            definition,
+        )
 
-        log_group_name = f"/aws/vendedlogs/states/{restore_machine_name(self.plan)}"
+    def _test_machine(self) -> sfn.StateMachine:
+        """The restore test: the latest good run (or the input's run_id) restored into scratch databases and judged."""
+        start = self._step(
+            "Pick the run",
+            "The latest good run (or the input's run_id) and its items that succeeded",
+            # The whole input: {} for the latest good run, or {"run_id": ...}.
+            sfn.TaskInput.from_object({"phase": "test-start", "input": sfn.JsonPath.entire_payload}),
+        )
+        test = sfn.Map(
+            self,
+            "Test every item",
+            comment="Each database restored into a scratch database and judged against its records, then dropped",
+            items_path="$.items",
+            max_concurrency=self.plan.concurrency,
+            result_path="$.outcomes",
+        ).item_processor(self._step("Test one item", "A failed judgement is the item's verdict, not an error", None))
+        verdict = self._step(
+            "Record the verdict",
+            "restore-test.json beside the run (the manifest is never rewritten); the metric its alarms watch",
+            sfn.TaskInput.from_object(
+                {
+                    "phase": "test-verdict",
+                    "run_id": sfn.JsonPath.string_at("$.run_id"),
+                    "outcomes": sfn.JsonPath.list_at("$.outcomes"),
+                }
+            ),
+            result_path="$.verdict",
+        )
+        failed = self.topic.notify(self, "Tell that the test failed", "$.verdict.message", "$.verdict.subject").next(
+            sfn.Fail(self, "Restore test failed", error=RESTORE_TEST_FAILED_ERROR, cause_path="$.verdict.message")
+        )
+        outcome = (
+            sfn.Choice(self, "Did the run restore?")
+            .when(sfn.Condition.string_equals("$.verdict.status", "passed"), sfn.Succeed(self, "Restore test passed"))
+            .otherwise(failed)
+        )
+        definition = start.next(test).next(verdict).next(outcome)
+        return self._machine(
+            "TestStateMachine",
+            restore_test_machine_name(self.plan),
+            f'smokejumper {self.plan.name}: restore test of the latest good run (input: {{}} or {{"run_id": ...}})',
+            definition,
+            publishes=True,
+        )
+
+    def _machine(
+        self, construct_id: str, name: str, comment: str, definition: sfn.IChainable, *, publishes: bool = False
+    ) -> sfn.StateMachine:
+        log_group_name = f"/aws/vendedlogs/states/{name}"
         log_group = logs.LogGroup(
             self,
-            "Logs",
+            f"{construct_id}Logs",
             log_group_name=log_group_name,
             retention=LOG_RETENTION,
             encryption_key=self.functions.storage.key if self.plan.storage.creates_key else None,
@@ -116,14 +180,17 @@ class RestoreWorkflow(Construct):
             self.functions.storage.let_logs_use_the_key([log_group_name])
         machine = sfn.StateMachine(
             self,
-            "StateMachine",
-            state_machine_name=restore_machine_name(self.plan),
-            comment=f"smokejumper {self.plan.name}: restore a run's items (input: see the README's examples)",
+            construct_id,
+            state_machine_name=name,
+            comment=comment,
             definition_body=sfn.DefinitionBody.from_chainable(definition),
             timeout=RESTORE_TIME_LIMIT,
             tracing_enabled=True,
             logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
         )
+        if publishes:
+            # Publishing to a topic encrypted with the plan's key needs the key too (SnsPublish grants sns:Publish).
+            self.functions.storage.key.grant(machine.role, "kms:GenerateDataKey", "kms:Decrypt")
         acknowledge(
             machine.role,
             f"{IAM5}[Resource::*]",

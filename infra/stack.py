@@ -35,8 +35,14 @@ class SmokejumperStack(Stack):
         self.functions = BackupFunctions(self, "Functions", plan=plan, storage=self.storage)
         self.notifications = BackupTopic(self, "Notifications", plan=plan, key=self.storage.key)
         self.workflow = BackupWorkflow(self, "Workflow", plan=plan, functions=self.functions, topic=self.notifications)
-        self.restores = RestoreWorkflow(self, "Restores", plan=plan, functions=self.functions)
-        self.triggers = BackupTriggers(self, "Triggers", plan=plan, state_machine=self.workflow.state_machine)
+        self.restores = RestoreWorkflow(self, "Restores", plan=plan, functions=self.functions, topic=self.notifications)
+        self.triggers = BackupTriggers(
+            self,
+            "Triggers",
+            plan=plan,
+            state_machine=self.workflow.state_machine,
+            restore_test_machine=self.restores.test_machine,
+        )
         self.monitoring = BackupMonitoring(
             self,
             "Monitoring",
@@ -44,6 +50,7 @@ class SmokejumperStack(Stack):
             state_machine=self.workflow.state_machine,
             topics=self.notifications.topics,
             time_limit=self.workflow.time_limit,
+            restore_test_machine=self.restores.test_machine,
         )
 
         CfnOutput(self, "BucketName", value=self.storage.bucket.bucket_name, description="backup bucket")
@@ -59,5 +66,11 @@ class SmokejumperStack(Stack):
             "RestoreStateMachineArn",
             value=self.restores.state_machine.state_machine_arn,
             description="restore from the console: start an execution with an input from the README",
+        )
+        CfnOutput(
+            self,
+            "RestoreTestStateMachineArn",
+            value=self.restores.test_machine.state_machine_arn,
+            description="test a restore of the latest good run: start an execution with the input {}",
         )
         CfnOutput(self, "TopicArn", value=self.notifications.topic.topic_arn, description="failure notifications")

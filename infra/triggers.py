@@ -28,6 +28,7 @@ from infra.nag import acknowledge
 
 SCHEDULE_TRIGGER = "schedule"
 SCHEDULED_COMPONENTS = ("etcd", "databases", "volumes")
+RESTORE_TEST = "restore-test"  # the restore test's schedule, beside the components' ones
 # A StartExecution fails for a throttle or a Step Functions hiccup, which passes within minutes, or for
 # something broken (a deleted role or state machine), which no retry fixes. Three tries within an hour
 # cover the first; after that the request goes to the dead-letter queue, where it is seen, rather than
@@ -51,10 +52,19 @@ def scheduled_input(component: str) -> dict[str, object]:
 class BackupTriggers(Construct):
     """The plan's schedules and its "Backup Requested" rule, both starting `state_machine`, and their DLQ."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, plan: Plan, state_machine: sfn.IStateMachine) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        plan: Plan,
+        state_machine: sfn.IStateMachine,
+        restore_test_machine: sfn.IStateMachine | None = None,
+    ) -> None:
         super().__init__(scope, construct_id)
         self.plan = plan
         self.state_machine = state_machine
+        self.restore_test_machine = restore_test_machine
         self.dead_letter_queue = self._dead_letter_queue()
         self.schedules: dict[str, scheduler.Schedule] = self._schedules()
         self.rule = self._requested_rule()
@@ -90,10 +100,38 @@ class BackupTriggers(Construct):
             for component in SCHEDULED_COMPONENTS
             if getattr(self.plan, component) and getattr(self.plan.schedules, component) is not None
         ]
-        if not components:
+        tests = self.plan.restore_tests
+        tested = tests is not None and tests.schedule is not None and self.restore_test_machine is not None
+        if not components and not tested:
             return {}
         role = self._schedule_role()
-        return {component: self._schedule(component, role) for component in components}
+        schedules = {component: self._schedule(component, role) for component in components}
+        if tested:
+            schedules[RESTORE_TEST] = self._restore_test_schedule(role)
+        return schedules
+
+    def _restore_test_schedule(self, role: iam.IRole) -> scheduler.Schedule:
+        """The restore test of the latest good run, at the plan's time (input {}: the latest good run)."""
+        assert self.plan.restore_tests is not None
+        assert self.plan.restore_tests.schedule is not None
+        assert self.restore_test_machine is not None
+        when = self.plan.restore_tests.schedule
+        return scheduler.Schedule(
+            self,
+            "restoretestSchedule",
+            schedule_name=schedule_name(self.plan, RESTORE_TEST),
+            description=f"smokejumper {self.plan.name}: test a restore of the latest good run, {when.cron}",
+            schedule=scheduler.ScheduleExpression.expression(when.cron, TimeZone.of(when.time_zone)),
+            time_window=scheduler.TimeWindow.off(),
+            target=scheduler_targets.StepFunctionsStartExecution(
+                self.restore_test_machine,
+                input=scheduler.ScheduleTargetInput.from_object({}),
+                role=role,
+                dead_letter_queue=self.dead_letter_queue,
+                retry_attempts=RETRY_ATTEMPTS,
+                max_event_age=MAX_EVENT_AGE,
+            ),
+        )
 
     def _schedule_role(self) -> iam.Role:
         """One role for the plan's schedules; the targets grant it StartExecution and the DLQ's SendMessage."""
@@ -113,7 +151,7 @@ class BackupTriggers(Construct):
                 "scheduler.amazonaws.com",
                 conditions={"StringEquals": {"aws:SourceAccount": stack.account, "aws:SourceArn": group_arn}},
             ),
-            description=f"smokejumper {self.plan.name}: the schedules start the backup state machine",
+            description=f"smokejumper {self.plan.name}: the schedules start the backup and restore-test state machines",
         )
 
     def _schedule(self, component: str, role: iam.IRole) -> scheduler.Schedule:

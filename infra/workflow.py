@@ -317,19 +317,7 @@ class BackupWorkflow(Construct):
 
     def _notify(self, name: str, message_path: str, subject_path: str) -> sfn.IChainable:
         """Publish `message_path` to every topic of the plan, in sequence; a failing publish fails the run anyway."""
-        chain: sfn.Chain | None = None
-        for index, topic in enumerate(self.topic.topics):
-            publish = tasks.SnsPublish(
-                self,
-                name if index == 0 else f"{name} ({index + 1})",
-                topic=topic,
-                message=sfn.TaskInput.from_json_path_at(message_path),
-                subject=sfn.JsonPath.string_at(subject_path),
-                result_path=sfn.JsonPath.DISCARD,
-            )
-            chain = publish if chain is None else chain.next(publish)  # type: ignore[assignment]
-        assert chain is not None
-        return chain
+        return self.topic.notify(self, name, message_path, subject_path)
 
     def _acknowledge_role(self, machine: sfn.StateMachine) -> None:
         acknowledge(

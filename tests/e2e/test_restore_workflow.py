@@ -61,6 +61,18 @@ def estate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Estate]:
                 "volumes": [{"name": "pvs", "tags": [{"key": CLUSTER_TAG, "values": ["owned"]}], "poll_seconds": 5}],
                 "network": {"vpc_id": "vpc-0a1b2c3d", "subnet_ids": ["subnet-0a1b2c3d"]},
                 "etcd": [{"name": "k8s", "endpoints": [etcd.endpoint]}],
+                "restore_tests": {
+                    "schedule": {"cron": "cron(0 6 * * ? *)"},
+                    "scratch": [
+                        {
+                            "engine": "postgres",
+                            "host": HOST,
+                            "port": PG_PORT,
+                            "credentials_secret_arn": PG_SECRET,
+                            "tls": {"mode": "prefer"},
+                        }
+                    ],
+                },
                 "databases": [
                     {
                         "name": "ccdb",
@@ -200,3 +212,41 @@ def test_a_restore_into_a_non_empty_target_fails_naming_the_item_and_leaves_the_
         admin.run(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
         admin.close()
     assert pg_oracle.table_checksums(estate.pg) == before
+
+
+def test_the_restore_test_machine_passes_a_good_run_and_fails_a_damaged_one_telling_people(
+    backed_up: tuple[OfflineWorkflow, str],
+) -> None:
+    from smokejumper.catalog import read_artifact_record
+    from smokejumper.restore_tests import SCRATCH_PREFIX, read_verdict
+
+    workflow, run_id = backed_up
+    [name] = [name for name in workflow.schedules() if name.endswith("-restore-test")]
+    passed = workflow.wait(workflow.fire_schedule(name), timeout=300)
+    assert passed.status == "SUCCEEDED", passed.cause
+    store = workflow.store()
+    verdict = read_verdict(store, run_id)
+    assert verdict is not None
+    assert verdict["status"] == "passed"
+    items = {item["path"]: item for item in verdict["items"]}
+    assert items["databases/ccdb"]["status"] == "passed"
+    assert items["databases/ccdb"]["compared"]["rows"] > 0
+    assert items["etcd/k8s"]["compared"]["live_keys"] == 25
+    assert items["volumes/pvs"]["status"] == "skipped"
+
+    directory = f"runs/{run_id}/databases/ccdb"
+    record, _ = read_artifact_record(store, directory)
+    key = f"{directory}/{record.files[0].name}"
+    data = bytearray(store.get_bytes(key))
+    data[len(data) // 2] ^= 0x40
+    store.put_bytes(key, bytes(data))
+    failed = workflow.wait(workflow.restore_test({"run_id": run_id}), timeout=300)
+    assert (failed.status, failed.error) == ("FAILED", "RestoreTestFailed")
+    assert "databases/ccdb" in (failed.cause or "")
+    assert read_verdict(store, run_id)["status"] == "failed"  # type: ignore[index]
+    [message] = [m for m in workflow.notifications() if "Restore test" in m["subject"]]
+    assert run_id in message["message"]
+    admin = _pg_admin()
+    left = [name for (name,) in admin.run("SELECT datname FROM pg_database") if name.startswith(SCRATCH_PREFIX)]
+    admin.close()
+    assert left == []

@@ -175,13 +175,15 @@ def test_volumes_are_started_then_waited_for_and_looked_at_until_done(example, b
         assert states[catch["Next"]]["Type"] == "Pass"
 
 
-@pytest.mark.parametrize("machine", ["backup", "restore"])
+@pytest.mark.parametrize("machine", ["backup", "restore", "restore-test"])
 def test_each_state_machine_may_invoke_only_its_own_functions(example, template: Template, machine: str):
     from infra.functions import BACKUP_SPECS
 
-    state_machine = (
-        example.stack.workflow.state_machine if machine == "backup" else example.stack.restores.state_machine
-    )
+    state_machine = {
+        "backup": example.stack.workflow.state_machine,
+        "restore": example.stack.restores.state_machine,
+        "restore-test": example.stack.restores.test_machine,
+    }[machine]
     machine_id = example.logical_id(state_machine)
     role_id, _ = template.resources[machine_id]["Properties"]["RoleArn"]["Fn::GetAtt"]
     statements = [

@@ -162,7 +162,9 @@ def test_each_function_logs_to_its_own_log_group_kept_a_year(example, plain):
         names = {group["Properties"]["LogGroupName"] for group in groups.values()}
         plan = built.stack.plan.name
         functions = {f"/aws/lambda/smokejumper-{plan}-{spec.name}" for spec in SPECS}
-        machines = {f"/aws/vendedlogs/states/smokejumper-{plan}-{machine}" for machine in ("backup", "restore")}
+        machines = {
+            f"/aws/vendedlogs/states/smokejumper-{plan}-{machine}" for machine in ("backup", "restore", "restore-test")
+        }
         assert names == functions | machines  # + the state machines'
         for group in groups.values():
             assert group["Properties"]["RetentionInDays"] == 365
@@ -248,12 +250,15 @@ def test_restore_reads_the_runs_writes_only_beside_them_and_reads_only_the_serve
     table = grants(example, "restore")
     runs = f"<GetAtt {example.bucket_id}.Arn>/cf-prod/runs/*"
     assert table["s3:GetObject"] == {runs}
-    assert table["s3:PutObject"] == {f"{runs}/restores/*"}, "it never rewrites a run's artifacts"
+    # What a restore leaves beside a run, and a restore test's verdict: never a run's artifacts or manifest.
+    assert table["s3:PutObject"] == {f"{runs}/restores/*", f"{runs}/restore-test.json"}
     assert not any(action in table for action in ("s3:DeleteObject", "s3:DeleteObjectVersion"))
-    # The plan's databases' secrets and its restore servers' (the example names one), nothing else.
+    # The plan's databases' secrets, its restore servers' and its scratch servers', nothing else.
     [server] = example_plan.restores.servers
+    assert example_plan.restore_tests is not None
     assert table["secretsmanager:GetSecretValue"] == set(restore_secret_arns(example_plan))
-    assert server.credentials_secret_arn in table["secretsmanager:GetSecretValue"]
+    for named in (server, *example_plan.restore_tests.scratch):
+        assert named.credentials_secret_arn in table["secretsmanager:GetSecretValue"]
     # Volumes only from the plan's snapshots (or their copies), tagged only as they are made.
     plan_tag = {"StringEquals": {"aws:ResourceTag/smokejumper:plan": "cf-prod"}}
     snapshots = {"arn:aws:ec2:eu-west-1::snapshot/*", "arn:aws:ec2:eu-central-1::snapshot/*"}

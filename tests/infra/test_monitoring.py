@@ -120,7 +120,7 @@ def test_every_alarm_notifies_an_existing_topic_too(fresh_app, stack_builder, ex
     template = Template.from_stack(stack).to_json()
     topic = {"Ref": stack.get_logical_id(stack.notifications.topic.node.default_child)}
     found = alarms(template)
-    assert len(found) == 3 + len(plan_items(example_plan))
+    assert len(found) == 3 + len(plan_items(example_plan)) + 2  # runs; staleness; restore test failed, untested
     for properties in found.values():
         assert properties["AlarmActions"] == [topic, EXISTING_TOPIC]
 
@@ -254,3 +254,28 @@ def test_a_created_key_lets_cloudwatch_publish_to_the_topic(example):
     cloudwatch = [s for s in statements if s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}]
     assert len(cloudwatch) == 1
     assert set(cloudwatch[0]["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}
+
+
+def test_a_failed_restore_test_and_none_passed_in_the_window_each_alarm(example):
+    plan = example.stack.plan
+    assert plan.restore_tests is not None
+    found = {p["AlarmName"]: p for p in alarms(example.template.to_json()).values()}
+    failed = found[f"smokejumper-{plan.name}-restore-test-failed"]
+    untested = found[f"smokejumper-{plan.name}-restore-untested"]
+    for alarm in (failed, untested):
+        assert (alarm["Namespace"], alarm["MetricName"]) == ("Smokejumper", "RestoreTestPassed")
+        assert {d["Name"]: d["Value"] for d in alarm["Dimensions"]} == {
+            "plan": plan.name, "service": f"smokejumper-{plan.name}"
+        }  # fmt: skip
+        assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (1, "LessThanThreshold")
+    # One failed test is enough; silence is not a failure.
+    assert (failed["Statistic"], failed["EvaluationPeriods"], failed["TreatMissingData"]) == (
+        "Minimum",
+        1,
+        "notBreaching",
+    )
+    # No passed test in any of the window's hours, silence included: the tests stopped, or always fail.
+    hours = plan.restore_tests.within_hours
+    assert (untested["Statistic"], untested["Period"]) == ("Maximum", 3600)
+    assert untested["EvaluationPeriods"] == untested["DatapointsToAlarm"] == hours
+    assert untested["TreatMissingData"] == "breaching"

@@ -47,6 +47,7 @@ for _name, _hash in _LOG_HASHES.items():
         ]
     if _name == "restore":  # reads the runs, writes beside them under restores/, makes volumes from snapshots
         _rules.insert(3, "AwsSolutions-IAM5[Resource::<StorageBucket5CB7C8EA.Arn>/{plan}/runs/*/restores/*]")
+        _rules.insert(4, "AwsSolutions-IAM5[Resource::<StorageBucket5CB7C8EA.Arn>/{plan}/runs/*/restore-test.json]")
         _rules += [
             *_SNAPSHOTS,
             "AwsSolutions-IAM5[Resource::arn:aws:ec2:eu-west-1:111111111111:volume/*]",
@@ -65,8 +66,9 @@ ACKNOWLEDGED["WorkflowStateMachineRole"] = _MACHINE
 ACKNOWLEDGED["WorkflowStateMachineRoleDefaultPolicy"] = _MACHINE
 # The restore machine: log delivery and X-Ray, and the restore function with its versions.
 _RESTORE_MACHINE = [*_WILDCARDS, "AwsSolutions-IAM5[Resource::<FunctionsrestoreF5BD5A85.Arn>:*]"]
-ACKNOWLEDGED["RestoresStateMachineRole"] = _RESTORE_MACHINE
-ACKNOWLEDGED["RestoresStateMachineRoleDefaultPolicy"] = _RESTORE_MACHINE
+for _machine in ("StateMachine", "TestStateMachine"):  # the restore and the restore test
+    ACKNOWLEDGED[f"Restores{_machine}Role"] = _RESTORE_MACHINE
+    ACKNOWLEDGED[f"Restores{_machine}RoleDefaultPolicy"] = _RESTORE_MACHINE
 ACKNOWLEDGED["WorkflowLeases"] = ["AwsSolutions-DDB3"]  # a lease table has nothing to recover
 
 # --- triggers (infra/triggers.py) ---

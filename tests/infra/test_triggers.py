@@ -9,7 +9,7 @@ from aws_cdk.assertions import Template
 from smokejumper.handlers import StartRunEvent
 from smokejumper.plan import Plan
 
-from infra.triggers import REQUESTED_DETAIL_TYPE, SCHEDULED_COMPONENTS, schedule_name
+from infra.triggers import REQUESTED_DETAIL_TYPE, RESTORE_TEST, SCHEDULED_COMPONENTS, schedule_name
 from infra.workflow import EVENT_SOURCE
 
 # At most 3 more tries within an hour (the reasons are in infra/triggers.py); not the defaults of 185 and a day.
@@ -75,7 +75,10 @@ def test_one_schedule_per_scheduled_component(example, plain):
         # Otherwise the test below proves nothing: the example has every component, each with a schedule.
         assert all((plan.etcd, plan.databases, plan.volumes, plan.schedules.volumes))
         schedules = schedules_by_name(built.template)
-        assert set(schedules) == {schedule_name(plan, component) for component in ("etcd", "databases", "volumes")}
+        # The components' schedules, and the restore test's (the example schedules its restore tests).
+        assert set(schedules) == {
+            schedule_name(plan, component) for component in ("etcd", "databases", "volumes", RESTORE_TEST)
+        }
         for component in ("etcd", "databases", "volumes"):
             properties = schedules[schedule_name(plan, component)]
             expected = getattr(plan.schedules, component)
@@ -117,7 +120,7 @@ def test_a_component_without_items_gets_no_schedule(fresh_app, stack_builder, ex
     assert plan.schedules.etcd is not None
     stack = stack_builder(fresh_app, plan)
     assert set(schedules_by_name(Template.from_stack(stack))) == {
-        schedule_name(plan, component) for component in ("databases", "volumes")
+        schedule_name(plan, component) for component in ("databases", "volumes", RESTORE_TEST)
     }
 
 
@@ -129,8 +132,10 @@ def test_the_schedules_role_may_start_this_state_machine_and_write_the_dlq_only(
         }
         assert len(roles) == 1, "one role for the plan's schedules"
         role_arn = json.loads(roles.pop())
+        test_machine = {"Ref": built.logical_id(built.stack.restores.test_machine)}
         assert grants(statements_of_role(built, role_arn)) == {
             ("states:StartExecution", json.dumps(machine_ref(built), sort_keys=True)),
+            ("states:StartExecution", json.dumps(test_machine, sort_keys=True)),
             # Scheduler writes a failed start to the DLQ with the schedule's role.
             ("sqs:SendMessage", json.dumps(dlq_arn(built), sort_keys=True)),
         }
@@ -234,3 +239,16 @@ def test_only_the_rule_may_send_to_the_dlq_as_eventbridge(example, plain):
                 {"ArnEquals": {"aws:SourceArn": rule_arn}},
             )
         ]
+
+
+def test_the_restore_test_schedule_tests_the_latest_good_run_at_the_plans_time(example):
+    plan = example.stack.plan
+    assert plan.restore_tests is not None
+    assert plan.restore_tests.schedule is not None
+    properties = schedules_by_name(example.template)[schedule_name(plan, RESTORE_TEST)]
+    assert properties["ScheduleExpression"] == plan.restore_tests.schedule.cron
+    assert properties["ScheduleExpressionTimezone"] == plan.restore_tests.schedule.time_zone
+    target = properties["Target"]
+    assert target["Arn"] == {"Ref": example.logical_id(example.stack.restores.test_machine)}
+    assert json.loads(target["Input"]) == {}, "no run named: the latest good run"
+    assert target["DeadLetterConfig"] == {"Arn": dlq_arn(example)}

@@ -502,10 +502,12 @@ class RestoreStepEvent(_Event):
     """One step of the restore workflow (smokejumper.restores), named by `phase`.
 
     check: the console's `input`; verify and restore: the checked input (its run fixed) and one `item`
-    ("databases/ccdb", "etcd/k8s", "volumes/NS/NAME"); report: every item's outcome.
+    ("databases/ccdb", "etcd/k8s", "volumes/NS/NAME"); report: every item's outcome. The restore test:
+    test-start (`run_id` optional: the latest good run), test (one `item` of `run_id`), test-verdict
+    (every item's verdict, in `outcomes`).
     """
 
-    phase: Literal["check", "verify", "restore", "report"]
+    phase: Literal["check", "verify", "restore", "report", "test-start", "test", "test-verdict"]
     input: dict[str, Any] = Field(default_factory=dict)
     restore_id: str | None = None
     run_id: str | None = None
@@ -519,6 +521,8 @@ def restore_step(event: RestoreStepEvent, env: Environment, *, ec2: Any = None) 
 
     try:
         store = env.store(s3_client())
+        if event.phase.startswith("test"):
+            return _restore_test_step(event, env, store)
         if event.phase == "check":
             prepared = restores.prepare(env.plan, store, event.input)
             restore_id, run_id = restores.new_restore_id(), prepared.run.run_id
@@ -571,3 +575,58 @@ def _restore_report(store: Store, event: RestoreStepEvent) -> dict[str, Any]:
     key = join_key(output_prefix(run_id, restore_id), "restore.json")
     store.put_bytes(key, json.dumps(report, indent=2).encode(), content_type="application/json")
     return {**report, "report": f"{store.url}/{key}"}
+
+
+def _restore_test_step(event: RestoreStepEvent, env: Environment, store: Store) -> dict[str, Any]:
+    from smokejumper import restore_tests
+
+    if event.phase == "test-start":
+        run_id = event.input.get("run_id") or event.run_id  # none: the latest good run
+        run, paths = restore_tests.items_to_test(env.plan, store, run_id)
+        return {"run_id": run.run_id, "items": [{"phase": "test", "run_id": run.run_id, "item": p} for p in paths]}
+    if event.run_id is None:
+        raise UsageError(f"a {event.phase} step needs the run_id its test-start returned")
+    if event.phase == "test":
+        from smokejumper.catalog import read_manifest
+
+        run = read_manifest(store, event.run_id)
+        ref = restore_tests.find_ref(run, event.item or "")
+        item = restore_tests.restore_test_item(env.plan, store, run, ref, secrets=SecretsManagerSecrets())
+        return item.to_json()
+    items = [restore_tests.ItemVerdict(**outcome) for outcome in event.outcomes]
+    verdict = restore_tests.Verdict(env.plan.name, event.run_id, datetime.now(UTC), items)
+    restore_tests.write_verdict(store, verdict)
+    failed = [item for item in items if item.status == "failed"]
+    said = "; ".join(f"{item.path}: {' '.join(item.problems) or item.error_type}" for item in failed)
+    return {
+        **verdict.to_json(),
+        "subject": f"Restore test of run {event.run_id} of plan {env.plan.name} {verdict.status}"[:100],
+        "message": f"restore test of run {event.run_id}: {verdict.status}" + (f": {said}" if failed else ""),
+    }
+
+
+def emit_restore_test_metrics(verdict: Mapping[str, Any]) -> None:
+    """EMF: whether the run's restore test passed (its alarms), and each item's restore time (the RTO)."""
+    from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+    plan = verdict["plan"]
+    passed = 1.0 if verdict["status"] == "passed" else 0.0
+    with single_metric(
+        name="RestoreTestPassed",
+        unit=MetricUnit.Count,
+        value=passed,
+        namespace=METRICS_NAMESPACE,
+        default_dimensions={"plan": plan},
+    ):
+        pass
+    for item in verdict["items"]:
+        if item.get("restore_seconds") is None:
+            continue
+        with single_metric(
+            name="RestoreSeconds",
+            unit=MetricUnit.Seconds,
+            value=float(item["restore_seconds"]),
+            namespace=METRICS_NAMESPACE,
+            default_dimensions={"plan": plan, "item": item["path"]},
+        ):
+            pass

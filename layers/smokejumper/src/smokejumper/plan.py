@@ -597,10 +597,18 @@ class RestoreTests(BaseModel):
 
     model_config = _CONFIG
 
-    # The schedule, and the alarm on a run not tested in time, come with the restore-test workflow.
+    schedule: Schedule | None = Field(
+        default=None, description="when the restore-test state machine tests the latest good run"
+    )
     scratch: list[RestoreServer] = Field(
         default_factory=list,
         description="one server per engine the tests restore into (smokejumper_rt_* databases, dropped after)",
+    )
+    within_hours: int = Field(
+        default=48,
+        ge=1,
+        le=168,
+        description="the alarm fires when no restore test passed within this many hours (CloudWatch: 7 days at most)",
     )
 
     @model_validator(mode="after")

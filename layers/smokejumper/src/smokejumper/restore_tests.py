@@ -115,6 +115,19 @@ def read_verdict(store: Store, run_id: str) -> dict[str, Any] | None:
         return None
 
 
+def items_to_test(plan: Plan, store: Store, run_id: str | None = None) -> tuple[RunManifest, list[str]]:
+    """The run to test (default: the latest good one) and the paths of its items that succeeded."""
+    run = read_manifest(store, run_id) if run_id else latest_run(store, good_only=True, plan=plan.name)
+    return run, [ref.path for ref in run.artifacts if ref.status == "succeeded"]
+
+
+def find_ref(run: RunManifest, path: str) -> ArtifactRef:
+    for ref in run.artifacts:
+        if ref.path == path:
+            return ref
+    raise UsageError(f"run {run.run_id} has no item {path}", hint="the run's items: smokejumper runs show RUN")
+
+
 def run_restore_test(
     plan: Plan,
     store: Store,
@@ -125,12 +138,11 @@ def run_restore_test(
     on_item: Callable[[ItemVerdict], None] | None = None,
 ) -> Verdict:
     """Test a run (default: the latest good one), write its verdict beside it, return it."""
-    run = read_manifest(store, run_id) if run_id else latest_run(store, good_only=True, plan=plan.name)
+    # A failed item of the run is left out: the manifest already says it failed; there is nothing to restore.
+    run, paths = items_to_test(plan, store, run_id)
     verdict = Verdict(plan.name, run.run_id, (now or datetime.now(UTC)).astimezone(UTC), [])
-    for ref in run.artifacts:
-        if ref.status != "succeeded":
-            continue  # the manifest already says it failed; there is nothing to restore
-        item = restore_test_item(plan, store, run, ref, secrets=secrets)
+    for path in paths:
+        item = restore_test_item(plan, store, run, find_ref(run, path), secrets=secrets)
         verdict.items.append(item)
         if on_item is not None:
             on_item(item)

@@ -165,6 +165,7 @@ class OfflineWorkflow:
         }
         self.state_machine_arn = self.stack.ref(machines["backup"])
         self.restore_machine_arn = self.stack.ref(machines["restore"])
+        self.restore_test_machine_arn = self.stack.ref(machines["test"])  # smokejumper-PLAN-restore-test
         # An execution is followed as long as its state machine lets it run (its TimeoutSeconds).
         self.time_limits = {
             self.stack.ref(i): float(json.loads(self.stack.properties(i)["DefinitionString"])["TimeoutSeconds"])
@@ -243,6 +244,12 @@ class OfflineWorkflow:
             input=json.dumps(request),
         )["executionArn"]
 
+    def restore_test(self, test_input: Mapping[str, Any] | None = None) -> str:
+        """Start the restore-test state machine ({}: the latest good run), as its schedule would."""
+        return self.start(
+            test_input or {}, name=f"restore-test-{uuid.uuid4().hex[:12]}", machine=self.restore_test_machine_arn
+        )
+
     def restore(self, restore_input: Mapping[str, Any], *, name: str | None = None) -> str:
         """Start the restore state machine with a restore input, as an operator in the console would."""
         return self.start(
@@ -261,9 +268,11 @@ class OfflineWorkflow:
         """What EventBridge Scheduler does at the schedule's time: start its target with the target's input."""
         schedule = self.schedules()[name]
         target = schedule["Target"]
-        if target["Arn"] != self.state_machine_arn:
-            raise SmokejumperError(f"schedule {name} targets {target['Arn']}, not the backup state machine")
-        return self.start(json.loads(target.get("Input", "{}")), name=f"schedule-{uuid.uuid4().hex[:12]}")
+        if target["Arn"] not in self.time_limits:
+            raise SmokejumperError(f"schedule {name} targets {target['Arn']}, not one of the plan's state machines")
+        return self.start(
+            json.loads(target.get("Input", "{}")), name=f"schedule-{uuid.uuid4().hex[:12]}", machine=target["Arn"]
+        )
 
     def send_event(self, detail: Mapping[str, Any], *, detail_type: str = REQUESTED_DETAIL_TYPE) -> list[str]:
         """Route an event as EventBridge would: each synthesized rule whose pattern matches starts its targets.
