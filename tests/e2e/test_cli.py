@@ -168,7 +168,7 @@ def test_demo_runs_end_to_end(tmp_path):
     assert restored in result.stdout, "a real PostgreSQL round trip"
     gone = subprocess.run(
         ["psql", "-h", "127.0.0.1", "-U", "postgres", "-Atc",
-         "SELECT count(*) FROM pg_database WHERE datname LIKE 'smokejumper_demo_%'"],
+         "SELECT count(*) FROM pg_database WHERE datname LIKE 'smokejumper_demo_%' OR datname LIKE 'smokejumper_rt_%'"],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert gone.stdout.strip() == "0", "the demo drops its databases"
@@ -207,6 +207,11 @@ def test_local_run_executes_the_synthesized_workflow_and_carries_on_the_next_tim
     assert [event["detail"]["status"] for event in events] == ["succeeded", "succeeded"]
     listed = json.loads(run("runs", "list", "--store", str(out / "store"), "--json").stdout)
     assert [r["artifacts"] for r in listed["runs"]] == [1, 3], "the etcd schedule's run, the event's run"
+    # Then the restore state machine restores the event's run, and the restore-test machine proves it.
+    assert "Restore: SUCCEEDED" in first.stdout, first.stdout
+    assert "+ restored     databases/ccdb" in first.stdout
+    assert "Restore test: SUCCEEDED" in first.stdout, first.stdout
+    assert listed["runs"][1]["restore_test"]["status"] == "passed"
 
     second = run("local", "run", "--out", str(out), cwd=tmp_path)
     assert second.returncode == 0, second.stdout + second.stderr
@@ -225,7 +230,7 @@ def test_local_run_executes_the_synthesized_workflow_and_carries_on_the_next_tim
         assert ran.returncode == 0, ran.stderr
     gone = subprocess.run(
         ["psql", "-h", "127.0.0.1", "-U", "postgres", "-Atc",
-         "SELECT count(*) FROM pg_database WHERE datname LIKE 'smokejumper_demo_%'"],
+         "SELECT count(*) FROM pg_database WHERE datname LIKE 'smokejumper_demo_%' OR datname LIKE 'smokejumper_rt_%'"],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert gone.stdout.strip() == "0", "it drops the databases it seeded"

@@ -282,6 +282,13 @@ def local_plan(example: Plan, postgres: DatabaseTarget, mysql: DatabaseTarget, e
     data["databases"] = [database(PG_ITEM, postgres), database(MYSQL_ITEM, mysql)]
     data["etcd"] = [{"name": ETCD_ITEM, "endpoints": [etcd_url]}]
     data["volumes"] = []
+    # Restores go to the plan's own servers here; restore tests use them as scratch servers too.
+    data["restores"] = {"servers": []}
+    if "restore_tests" in data:
+        data["restore_tests"]["scratch"] = [
+            {key: value for key, value in database(name, target).items() if key not in ("name", "database")}
+            for name, target in ((PG_ITEM, postgres), (MYSQL_ITEM, mysql))
+        ]
     return Plan.model_validate(data)
 
 
@@ -296,6 +303,16 @@ class DemoEstate:
     my_source: DatabaseTarget
     my_restored: DatabaseTarget
     etcd_url: str
+
+    def restore_input(self) -> dict[str, Any]:
+        """The README's first restore input, on this machine: each database into its empty twin."""
+        return {
+            "run": "latest",
+            "databases": [
+                {"name": name, "target": {"host": target.host, "port": target.port, "database": target.database}}
+                for name, target in ((PG_ITEM, self.pg_restored), (MYSQL_ITEM, self.my_restored))
+            ],
+        }
 
     def where(self) -> list[tuple[str, str]]:
         """(item, where it is), without credentials."""

@@ -6,7 +6,9 @@ Cloud Foundry-like data) and a private etcd seeded with Kubernetes-like
 `/registry/...` keys; the example plan is pointed at them (hosts and TLS only;
 names, schedules, retention and secret ARNs are the example's). Then two runs
 start as they do in AWS: a "Backup Requested" event through the synthesized
-rule (every component), and the etcd schedule's own target input.
+rule (every component), and the etcd schedule's own target input. Then the
+restore state machine restores the first run's databases into empty ones (an
+input like the README's first), and the restore-test state machine tests it.
 
 OUT/store holds the emulated bucket's runs as a file store: it is uploaded
 into the emulated bucket before the runs (so retention sees earlier runs and a
@@ -36,6 +38,9 @@ from smokejumper.offline.lambdas import Invocation
 from smokejumper.offline.workflow import Execution, OfflineWorkflow
 from smokejumper.plan import Plan, load_plan
 from smokejumper.store import Store, open_store
+
+# The demo's restore and restore test take seconds; the machines' own limit (12 h) is no wait for a demo.
+RESTORE_WAIT = 600.0
 
 # --- the estate ----------------------------------------------------------------------------------
 
@@ -73,6 +78,11 @@ class Progress:
         self._lock = threading.Lock()
 
     def __call__(self, invocation: Invocation) -> None:
+        if invocation.function.endswith("-restore"):
+            text = self._restore_step(invocation)
+            with self._lock:
+                self.console.print(text, highlight=False)
+            return
         step = invocation.function.rsplit("-", 2)[-2:]
         kind = "-".join(step)
         item = invocation.event.get("item", {})
@@ -102,6 +112,30 @@ class Progress:
             )
         with self._lock:
             self.console.print(text, highlight=False)
+
+    @staticmethod
+    def _restore_step(invocation: Invocation) -> str:
+        """A line for a step of the restore or the restore test (one function does them all, by phase)."""
+        phase = invocation.event.get("phase", "")
+        item = escape(str(invocation.event.get("item") or ""))
+        if invocation.error_type:
+            return f"   [red]x[/] {phase:<12} {item:<26} {invocation.error_type}: {escape(invocation.error or '')}"
+        result = invocation.result
+        if phase == "check":
+            return f"   [cyan]>[/] restore      run {result['run_id']}: {len(result['restore'])} item(s)"
+        if phase == "verify":
+            return f"   [green]+[/] verified     {item:<26} {human_size(result['verified_bytes']):>10}"
+        if phase == "restore":
+            mark = "[green]+[/]" if result["status"] == "restored" else "[red]x[/]"
+            rows = f"{result.get('rows', 0)} rows" if result.get("rows") else ""
+            return f"   {mark} restored     {item:<26} {rows:>10}  {result['seconds']:5.2f} s"
+        if phase == "test-start":
+            return f"   [cyan]>[/] restore-test run {result['run_id']}: {len(result['items'])} item(s)"
+        if phase == "test":
+            mark = {"passed": "[green]+[/]", "skipped": "[yellow]-[/]"}.get(result["status"], "[red]x[/]")
+            timing = f"restored in {result['restore_seconds']:.2f} s" if result.get("restore_seconds") else ""
+            return f"   {mark} tested       {item:<26} {result['status']:<8} {timing}"
+        return f"   [cyan]=[/] {phase:<12} {escape(str(result.get('status', '')))}"
 
 
 # --- the runs ------------------------------------------------------------------------------------
@@ -149,6 +183,8 @@ def run_local(
     out.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
         scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="smokejumper-local-")))
+        demo: engines.DemoEstate | None = None
+        restored = tested = None
         if plan_path is None:
             console.print("[bold]1. The estate[/]: the example plan's items, on this machine")
             demo = stack.enter_context(engines.demo_estate(postgres_dsn, mysql_dsn, scratch))
@@ -189,6 +225,20 @@ def run_local(
             console.print(f"[bold]4. The schedule {etcd_schedules[0]}[/] fires its target: etcd only")
             reports.append(_follow(workflow, "schedule", workflow.fire_schedule(etcd_schedules[0])))
 
+        if demo is not None:
+            console.print(
+                "[bold]5. A restore from the console[/]: the restore state machine, with an input like the "
+                "README's first (each database into a new, empty database on its own server)"
+            )
+            restored = _follow_restore(workflow, workflow.restore(demo.restore_input()))
+        first = reports[0].manifest if reports else None
+        if workflow.plan.restore_tests is not None and first is not None:
+            console.print(
+                f"[bold]6. A restore test[/] of run {first.run_id} by the restore-test state machine (its schedule "
+                "tests the latest good run)"
+            )
+            tested = _follow_restore(workflow, workflow.restore_test({"run_id": first.run_id}))
+
         events = workflow.completed_events()
         notifications = workflow.notifications()
         _write_json(out / "events.json", events)
@@ -196,6 +246,12 @@ def run_local(
         write_back(workflow.store(), local_root)
 
     console.print(summary_table(reports))
+    for what, execution in (("Restore", restored), ("Restore test", tested)):
+        if execution is not None:
+            colour = "green" if execution.status == "SUCCEEDED" else "red"
+            said = execution.output or {}
+            text = (said.get("report") or said.get("verdict") or {}).get("message") or execution.cause or ""
+            console.print(f"[bold]{what}[/]: [{colour}]{execution.status}[/] {escape(text)}")
     for message in notifications:
         console.print(f"[red]SNS[/] {escape(message['subject'])}\n{escape(message['message'])}")
     console.print(
@@ -225,6 +281,16 @@ def _follow(workflow: OfflineWorkflow, how: str, arn: str) -> RunReport:
     run_id = _run_id_of(execution)
     manifest = read_manifest(workflow.store(), run_id) if run_id else None
     return RunReport(how, execution, manifest)
+
+
+def _follow_restore(workflow: OfflineWorkflow, arn: str) -> Execution:
+    try:
+        execution = workflow.wait(arn, timeout=RESTORE_WAIT)
+    except KeyboardInterrupt:
+        workflow.stop(arn)
+        raise
+    _write_json(workflow.out / "logs" / f"{arn.rsplit(':', 1)[-1]}.history.json", workflow.history(arn))
+    return execution
 
 
 def _run_id_of(execution: Execution) -> str | None:
