@@ -13,16 +13,16 @@ allows, make volumes from the plan's snapshots.
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
-from aws_cdk import aws_logs as logs
+from aws_cdk import Duration
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 from smokejumper.plan import Plan
 
-from infra.functions import IAM5, LOG_RETENTION, BackupFunctions
+from infra.functions import IAM5, BackupFunctions
 from infra.nag import acknowledge
 from infra.notifications import BackupTopic
+from infra.workflow import logged_state_machine
 
 RESTORE_FAILED_ERROR = "RestoreFailed"
 RESTORE_TEST_FAILED_ERROR = "RestoreTestFailed"
@@ -167,26 +167,15 @@ class RestoreWorkflow(Construct):
     def _machine(
         self, construct_id: str, name: str, comment: str, definition: sfn.IChainable, *, publishes: bool = False
     ) -> sfn.StateMachine:
-        log_group_name = f"/aws/vendedlogs/states/{name}"
-        log_group = logs.LogGroup(
-            self,
-            f"{construct_id}Logs",
-            log_group_name=log_group_name,
-            retention=LOG_RETENTION,
-            encryption_key=self.functions.storage.key if self.plan.storage.creates_key else None,
-            removal_policy=RemovalPolicy.RETAIN,
-        )
-        if self.plan.storage.creates_key:
-            self.functions.storage.let_logs_use_the_key([log_group_name])
-        machine = sfn.StateMachine(
+        machine = logged_state_machine(
             self,
             construct_id,
-            state_machine_name=name,
+            functions=self.functions,
+            name=name,
             comment=comment,
-            definition_body=sfn.DefinitionBody.from_chainable(definition),
+            definition=definition,
             timeout=RESTORE_TIME_LIMIT,
-            tracing_enabled=True,
-            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
+            log_id=f"{construct_id}Logs",
         )
         if publishes:
             # Publishing to a topic encrypted with the plan's key needs the key too (SnsPublish grants sns:Publish).

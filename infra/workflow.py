@@ -43,6 +43,45 @@ def state_machine_name(plan: Plan) -> str:
     return f"smokejumper-{plan.name}-backup"
 
 
+def logged_state_machine(
+    scope: Construct,
+    construct_id: str,
+    *,
+    functions: BackupFunctions,
+    name: str,
+    comment: str,
+    definition: sfn.IChainable,
+    timeout: Duration,
+    log_id: str,
+) -> sfn.StateMachine:
+    """A state machine of the plan: every event logged (level ALL, with data) to its own log group kept a year,
+    encrypted with the plan's key when the stack creates it, and traced with X-Ray."""
+    plan_storage = functions.storage
+    creates_key = functions.plan.storage.creates_key
+    # The name as text, not the log group's Ref: the key policy naming it must not depend on the group.
+    log_group_name = f"/aws/vendedlogs/states/{name}"
+    log_group = logs.LogGroup(
+        scope,
+        log_id,
+        log_group_name=log_group_name,
+        retention=LOG_RETENTION,
+        encryption_key=plan_storage.key if creates_key else None,
+        removal_policy=RemovalPolicy.RETAIN,
+    )
+    if creates_key:
+        plan_storage.let_logs_use_the_key([log_group_name])
+    return sfn.StateMachine(
+        scope,
+        construct_id,
+        state_machine_name=name,
+        comment=comment,
+        definition_body=sfn.DefinitionBody.from_chainable(definition),
+        timeout=timeout,
+        tracing_enabled=True,
+        logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
+    )
+
+
 class BackupWorkflow(Construct):
     """The state machine, the lease table it starts runs with, and its log group."""
 
@@ -197,27 +236,15 @@ class BackupWorkflow(Construct):
         )
         definition = start.next(back_up).next(commit).next(completed).next(outcome)
 
-        # The name as text, not the log group's Ref: the key policy naming it must not depend on the group.
-        log_group_name = f"/aws/vendedlogs/states/{state_machine_name(self.plan)}"
-        log_group = logs.LogGroup(
-            self,
-            "Logs",
-            log_group_name=log_group_name,
-            retention=LOG_RETENTION,
-            encryption_key=self.functions.storage.key if self.plan.storage.creates_key else None,
-            removal_policy=RemovalPolicy.RETAIN,
-        )
-        if self.plan.storage.creates_key:
-            self.functions.storage.let_logs_use_the_key([log_group_name])
-        machine = sfn.StateMachine(
+        machine = logged_state_machine(
             self,
             "StateMachine",
-            state_machine_name=state_machine_name(self.plan),
+            functions=self.functions,
+            name=state_machine_name(self.plan),
             comment=f"smokejumper {self.plan.name}: one backup run (input: components, items, reason; all optional)",
-            definition_body=sfn.DefinitionBody.from_chainable(definition),
+            definition=definition,
             timeout=Duration.seconds(self.time_limit.total_seconds()),
-            tracing_enabled=True,
-            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
+            log_id="Logs",
         )
         # Publishing to a topic encrypted with a customer key needs the key too (topic.grant_publish in
         # SnsPublish grants sns:Publish only).

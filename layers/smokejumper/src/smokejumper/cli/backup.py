@@ -24,7 +24,9 @@ from smokejumper.cli.console import (
     json_option,
     kms_key_option,
     out,
+    plan_option,
     print_json,
+    secrets_option,
     section_progress,
     store_option,
 )
@@ -250,13 +252,7 @@ def backup_etcd(
 
 
 @backup.command("run")
-@click.option(
-    "--plan",
-    "plan_file",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The backup plan (YAML) whose items to back up.",
-)
+@plan_option("The backup plan (YAML) whose items to back up.")
 @store_option
 @click.option(
     "--component",
@@ -266,13 +262,7 @@ def backup_etcd(
     help="Back up only this component's items; repeatable (default: every component).",
 )
 @click.option("--item", "names", multiple=True, metavar="NAME", help="Back up only this item of the plan; repeatable.")
-@click.option(
-    "--secrets",
-    "secrets_file",
-    envvar="SMOKEJUMPER_SECRETS",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="JSON file from secret ARN to the secret's value, instead of Secrets Manager (env: SMOKEJUMPER_SECRETS).",
-)
+@secrets_option
 @click.option("--no-prune", is_flag=True, help="Commit the run but do not apply the plan's retention afterwards.")
 @click.option("--trigger", default="manual", show_default=True, help="Recorded in the manifest (schedule, event...).")
 @kms_key_option

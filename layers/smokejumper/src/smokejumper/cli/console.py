@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import click
@@ -24,6 +25,22 @@ store_option = click.option("--store", "store_url", envvar="SMOKEJUMPER_STORE", 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON on stdout.")
 kms_key_option = click.option(
     "--kms-key", envvar="SMOKEJUMPER_KMS_KEY_ID", help="KMS key for S3 server-side encryption."
+)
+
+
+def plan_option(help_text: str) -> Any:
+    """--plan FILE: the backup plan (YAML); `help_text` says what the command takes from it."""
+    return click.option(
+        "--plan", "plan_file", required=True, type=click.Path(dir_okay=False, path_type=Path), help=help_text
+    )
+
+
+secrets_option = click.option(
+    "--secrets",
+    "secrets_file",
+    envvar="SMOKEJUMPER_SECRETS",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="JSON file from secret ARN to the secret's value, instead of Secrets Manager (env: SMOKEJUMPER_SECRETS).",
 )
 
 

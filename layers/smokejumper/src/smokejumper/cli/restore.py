@@ -19,7 +19,9 @@ from smokejumper.cli.console import (
     human_size,
     json_option,
     out,
+    plan_option,
     print_json,
+    secrets_option,
     section_progress,
     store_option,
 )
@@ -148,21 +150,9 @@ def restore_mysql(from_url: str, dsn: str, tables: tuple[str, ...], clean: bool,
     type=click.File("r", encoding="utf-8"),
     help="The restore input (JSON, as the console's restore takes it; '-' for stdin).",
 )
-@click.option(
-    "--plan",
-    "plan_file",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The backup plan the runs were made by (names, allowed servers, secrets).",
-)
+@plan_option("The backup plan the runs were made by (names, allowed servers, secrets).")
 @store_option
-@click.option(
-    "--secrets",
-    "secrets_file",
-    envvar="SMOKEJUMPER_SECRETS",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="JSON file from secret ARN to the secret's value, instead of Secrets Manager (env: SMOKEJUMPER_SECRETS).",
-)
+@secrets_option
 @json_option
 def restore_run(input_file: Any, plan_file: Path, store_url: str, secrets_file: Path | None, as_json: bool) -> None:
     """Restore databases, etcd clusters and PVCs of one run, as the console's restore does.
@@ -232,22 +222,10 @@ def restore_input_schema() -> None:
 
 
 @restore.command("test")
-@click.option(
-    "--plan",
-    "plan_file",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The backup plan (its restore_tests.scratch names the servers to restore into).",
-)
+@plan_option("The backup plan (its restore_tests.scratch names the servers to restore into).")
 @store_option
 @click.option("--run", "run_id", help="The run to test (default: the latest good run).")
-@click.option(
-    "--secrets",
-    "secrets_file",
-    envvar="SMOKEJUMPER_SECRETS",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="JSON file from secret ARN to the secret's value, instead of Secrets Manager (env: SMOKEJUMPER_SECRETS).",
-)
+@secrets_option
 @json_option
 def restore_test(plan_file: Path, store_url: str, run_id: str | None, secrets_file: Path | None, as_json: bool) -> None:
     """Prove a run restores: each database into a scratch database, judged against the backup's records.

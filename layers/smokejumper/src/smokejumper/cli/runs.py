@@ -8,19 +8,11 @@ from typing import TYPE_CHECKING
 import click
 from rich.markup import escape
 
-from smokejumper.cli.console import err, human_size, json_option, out, print_json, store_option
+from smokejumper.cli.console import err, human_size, json_option, out, plan_option, print_json, store_option
 from smokejumper.store import open_store
 
 if TYPE_CHECKING:
     from smokejumper.runs import PruneReport, RunDeletion
-
-plan_option = click.option(
-    "--plan",
-    "plan_file",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The backup plan (YAML): its name and retention policy.",
-)
 
 
 @click.group()
@@ -179,7 +171,7 @@ def _tested_text(verdict: dict | None) -> str:
 
 
 @runs.command("prune")
-@plan_option
+@plan_option("The backup plan (YAML): its name and retention policy.")
 @store_option
 @click.option("--dry-run", is_flag=True, help="Say what would be deleted and why; delete nothing.")
 @json_option
