@@ -246,6 +246,13 @@ def test_the_restore_test_machine_passes_a_good_run_and_fails_a_damaged_one_tell
     assert read_verdict(store, run_id)["status"] == "failed"  # type: ignore[index]
     [message] = [m for m in workflow.notifications() if "Restore test" in m["subject"]]
     assert run_id in message["message"]
+    # The metric the alarms watch, as the function printed it (EMF on stdout, Lambda's log): 1, then 0.
+    emitted = [
+        json.loads(line)["RestoreTestPassed"]
+        for line in workflow.log_file.read_text().splitlines()
+        if line.startswith("{") and "RestoreTestPassed" in line
+    ]
+    assert emitted == [[1.0], [0.0]], emitted
     admin = _pg_admin()
     left = [name for (name,) in admin.run("SELECT datname FROM pg_database") if name.startswith(SCRATCH_PREFIX)]
     admin.close()

@@ -136,6 +136,10 @@ def handlers_in_process(
     def invoke(function: Any, event: Any = None) -> tuple[str, bool, str]:
         payload = event if isinstance(event, dict) else json.loads(event or "{}")
         started = time.monotonic()
+        if sys.stdout is not stdout:
+            # Someone swapped stdout since (pytest does at each test phase): ours again, theirs for the terminal.
+            stdout.terminal = sys.stdout
+            sys.stdout = stdout  # type: ignore[assignment]
         try:
             with stdout.captured(), modules.running():
                 result = modules.handler(function.handler)(payload, LambdaContext(function))

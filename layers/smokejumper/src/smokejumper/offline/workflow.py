@@ -188,7 +188,8 @@ class OfflineWorkflow:
         handlers.s3_client.cache_clear()
         self._exit.callback(handlers.environment.cache_clear)
         self._exit.callback(handlers.s3_client.cache_clear)
-        log = self._exit.enter_context(self.log_file.open("a", encoding="utf-8"))
+        # Line-buffered: what a handler logged is in the file once its line ends (tests read it while running).
+        log = self._exit.enter_context(self.log_file.open("a", encoding="utf-8", buffering=1))
         modules = HandlerModules(repository_root() / "functions", log)
         self._exit.enter_context(handlers_in_process(modules, on_invocation=self.on_invocation))
         # Last in, first out: before the mock, the environment and the log go away.
