@@ -19,9 +19,9 @@ the artifact holds:
 A lost, duplicated or altered row changes a count or a digest: this cannot
 pass on a wrong restore. The scratch database is dropped afterwards, also
 when the test fails. An etcd snapshot is verified offline: its sha256 trailer,
-the bbolt pages of its key bucket as they are read, and the number of live
-keys at the snapshot's revision equal to the count etcd reported when the
-backup was taken. EBS snapshots are not restored by the test (a volume per
+every page of every bbolt bucket, and the number of live keys at the
+snapshot's revision equal to the count etcd reported when the backup was
+taken. EBS snapshots are not restored by the test (a volume per
 PVC, every day, costs money); their records are checked as `verify` checks
 them.
 
@@ -339,12 +339,18 @@ def _test_etcd(store: Store, artifact_dir: str, verdict: ItemVerdict) -> None:
         try:
             point = record.snapshot_point if record is not None else {}
             revision = point.get("revision")
+            entries = snapshot.bolt.check()  # every page of every bucket, as the restore kit checks it
             _, summary = snapshot.live(b"", revision)
         finally:
             snapshot.bolt.close()
         verdict.restore_seconds = round(time.monotonic() - began, 3)
     recorded = point.get("key_count")
-    verdict.compared |= {"revision": revision, "live_keys": summary.live_keys, "recorded_key_count": recorded}
+    verdict.compared |= {
+        "revision": revision,
+        "live_keys": summary.live_keys,
+        "recorded_key_count": recorded,
+        "bbolt_entries_read": entries,
+    }
     verdict.compared["trailer"] = "checked" if snapshot.has_trailer else "none (raw database)"
     if recorded is None:
         verdict.problems.append("the backup recorded no key count to compare with")
