@@ -541,44 +541,42 @@ def _port_is_optional(schema: dict[str, Any]) -> None:
     schema["required"] = [name for name in schema.get("required", []) if name != "port"]
 
 
-class Database(BaseModel):
-    """A PostgreSQL or MySQL database dumped as plain SQL."""
+Port = Annotated[int, Field(ge=1, le=65535, description="default: 5432 for postgres, 3306 for mysql")]
+
+
+class _DatabaseServer(BaseModel):
+    """What a plan's database and a restore server share: an engine's server, its port defaulting to the engine's."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_port_is_optional)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_port(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and "port" not in data and data.get("engine") in DEFAULT_PORTS:
+            return {**data, "port": DEFAULT_PORTS[data["engine"]]}
+        return data
+
+
+class Database(_DatabaseServer):
+    """A PostgreSQL or MySQL database dumped as plain SQL."""
 
     name: Name = Field(description="the plan's name for it: the S3 prefix and what restores ask for")
     engine: Literal["postgres", "mysql"]
     host: Host
-    port: int = Field(ge=1, le=65535, description="default: 5432 for postgres, 3306 for mysql")
+    port: Port
     database: str = Field(min_length=1, max_length=64, description="the database's name on the server")
     credentials_secret_arn: SecretArn = Field(description="secret with 'username' and 'password'")
     tls: DatabaseTls = Field(default_factory=DatabaseTls)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _default_port(cls, data: Any) -> Any:
-        if isinstance(data, Mapping) and "port" not in data and data.get("engine") in DEFAULT_PORTS:
-            return {**data, "port": DEFAULT_PORTS[data["engine"]]}
-        return data
 
-
-class RestoreServer(BaseModel):
+class RestoreServer(_DatabaseServer):
     """A database server restores may write into, besides the servers of the plan's own databases."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_port_is_optional)
 
     engine: Literal["postgres", "mysql"]
     host: Host
-    port: int = Field(ge=1, le=65535, description="default: 5432 for postgres, 3306 for mysql")
+    port: Port
     credentials_secret_arn: SecretArn = Field(description="secret with 'username' and 'password' of that server")
     tls: DatabaseTls = Field(default_factory=DatabaseTls)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _default_port(cls, data: Any) -> Any:
-        if isinstance(data, Mapping) and "port" not in data and data.get("engine") in DEFAULT_PORTS:
-            return {**data, "port": DEFAULT_PORTS[data["engine"]]}
-        return data
 
 
 class Restores(BaseModel):
