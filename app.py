@@ -20,6 +20,7 @@ import aws_cdk as cdk  # after the variable above, which jsii reads when it star
 from smokejumper.plan import Plan, PlanError, load_plan
 
 from infra.nag import add_nag_checks
+from infra.replica import ReplicaStack, replica_stack_name
 from infra.stack import SmokejumperStack, stack_name
 
 DEFAULT_PLAN = "plans/example.yaml"
@@ -45,7 +46,18 @@ def main() -> int:
     except PlanError as error:
         print(f"error: {error}", file=sys.stderr)
         return error.exit_code
-    SmokejumperStack(app, stack_name(plan), plan=plan, env=environment(app, plan))
+    env = environment(app, plan)
+    primary = SmokejumperStack(app, stack_name(plan), plan=plan, env=env)
+    if plan.storage.replica is not None:
+        # The replica's region, the plan's account: deployed first by `cdk deploy --all`.
+        replica = ReplicaStack(
+            app,
+            replica_stack_name(plan),
+            plan=plan,
+            account=env.account,
+            env=cdk.Environment(account=env.account, region=plan.storage.replica.region),
+        )
+        primary.add_stack_dependency(replica)
     add_nag_checks(app)
     app.synth()
     return 0

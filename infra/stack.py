@@ -31,7 +31,14 @@ class SmokejumperStack(Stack):
         self.plan = plan
         Tags.of(self).add("smokejumper:plan", plan.name)
 
-        self.storage = BackupStorage(self, "Storage", plan_name=plan.name, storage=plan.storage)
+        replicate_to = None
+        if plan.storage.replica is not None:
+            from infra.replica import replica_destination
+
+            replicate_to = replica_destination(plan, self.account)
+        self.storage = BackupStorage(
+            self, "Storage", plan_name=plan.name, storage=plan.storage, replicate_to=replicate_to
+        )
         self.functions = BackupFunctions(self, "Functions", plan=plan, storage=self.storage)
         self.notifications = BackupTopic(self, "Notifications", plan=plan, key=self.storage.key)
         self.workflow = BackupWorkflow(self, "Workflow", plan=plan, functions=self.functions, topic=self.notifications)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 from smokejumper.plan import Storage
+
+from infra.nag import acknowledge
 
 # An interrupted multipart upload (a Lambda timing out mid-dump) leaves parts
 # that are billed but invisible; a day is ample for any upload still running.
@@ -21,19 +25,56 @@ ARCHIVE_CLASSES = {
 }
 
 
+@dataclass(frozen=True)
+class ReplicaDestination:
+    """Where the primary bucket replicates to, by names both stacks know (no reference across regions)."""
+
+    bucket_name: str
+    region: str
+    account: str
+    key_arn: str | None  # the plan's key ARN; None: the replica stack's own key, known by its alias
+    key_alias: str
+    replication_time_control: bool
+
+    @property
+    def bucket_arn(self) -> str:
+        return f"arn:aws:s3:::{self.bucket_name}"
+
+    @property
+    def key_for_replication(self) -> str:
+        """What the replication rule names as the replica's key: its ARN, or its alias's ARN (S3 takes either)."""
+        return self.key_arn or f"arn:aws:kms:{self.region}:{self.account}:{self.key_alias}"
+
+
 class BackupStorage(Construct):
     """Where every run's artifacts land: a versioned, KMS-encrypted, TLS-only bucket.
 
     `bucket` and `key` are what later constructs grant their functions access to.
     The bucket and the key are retained when the stack is deleted: backups must
-    outlive the stack that made them.
+    outlive the stack that made them. The replica's bucket is one too
+    (`expire_after_days`: its own lifecycle ends its runs), and a primary with
+    `replicate_to` replicates the plan's prefix to it.
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, plan_name: str, storage: Storage) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        plan_name: str,
+        storage: Storage,
+        key_alias: str | None = None,
+        expire_after_days: int | None = None,
+        replicate_to: ReplicaDestination | None = None,
+    ) -> None:
         super().__init__(scope, construct_id)
-        self.key = self._key(plan_name, storage)
+        self.plan_name = plan_name
+        self.key = self._key(plan_name, storage, key_alias or f"alias/smokejumper/{plan_name}")
         self.access_logs_bucket = self._access_logs_bucket(storage)
-        self.bucket = self._backup_bucket(storage)
+        self.replication_role = self._replication_role(replicate_to) if replicate_to else None
+        self.bucket = self._backup_bucket(storage, expire_after_days, replicate_to)
+        if replicate_to is not None:
+            self.grant_replication(replicate_to)
 
     def let_logs_use_the_key(self, log_group_names: list[str]) -> None:
         """CloudWatch Logs may encrypt the log groups named (exactly: no pattern) with the key, and only those.
@@ -63,13 +104,13 @@ class BackupStorage(Construct):
             )
         )
 
-    def _key(self, plan_name: str, storage: Storage) -> kms.IKey:
+    def _key(self, plan_name: str, storage: Storage, alias: str) -> kms.IKey:
         if not storage.creates_key:
             return kms.Key.from_key_arn(self, "Key", storage.kms_key)
         return kms.Key(
             self,
             "Key",
-            alias=f"alias/smokejumper/{plan_name}",
+            alias=alias,
             description=f"smokejumper backups of plan {plan_name}",
             enable_key_rotation=True,
             # Deleting the key would make every backup unreadable.
@@ -101,8 +142,15 @@ class BackupStorage(Construct):
             removal_policy=RemovalPolicy.RETAIN,
         )
 
-    def _backup_bucket(self, storage: Storage) -> s3.Bucket:
+    def _backup_bucket(
+        self, storage: Storage, expire_after_days: int | None, replicate_to: ReplicaDestination | None
+    ) -> s3.Bucket:
         lock = storage.object_lock_days
+        lifecycle = self._lifecycle_rules(storage)
+        if expire_after_days is not None:
+            # The replica's own end of a run (the primary's retention sweep never reaches it: deletions and
+            # delete markers are not replicated). Versions it expires go after noncurrent_expire_days.
+            lifecycle.append(s3.LifecycleRule(id="expire-runs", expiration=Duration.days(expire_after_days)))
         return s3.Bucket(
             self,
             "Bucket",
@@ -119,7 +167,9 @@ class BackupStorage(Construct):
             server_access_logs_bucket=self.access_logs_bucket,
             server_access_logs_prefix="backup-bucket/",
             target_object_key_format=s3.TargetObjectKeyFormat.partitioned_prefix(s3.PartitionDateSource.EVENT_TIME),
-            lifecycle_rules=self._lifecycle_rules(storage),
+            lifecycle_rules=lifecycle,
+            replication_role=self.replication_role,
+            replication_rules=[self._replication_rule(replicate_to)] if replicate_to else None,
             # None rather than False leaves Object Lock out of the template. S3 can
             # turn it on for an existing bucket, but never off again.
             object_lock_enabled=True if lock is not None else None,
@@ -158,3 +208,103 @@ class BackupStorage(Construct):
                 )
             )
         return rules
+
+    # --- replication to the replica -----------------------------------------------------------------
+
+    def _replication_rule(self, to: ReplicaDestination) -> s3.ReplicationRule:
+        time_control = s3.ReplicationTimeValue.FIFTEEN_MINUTES if to.replication_time_control else None
+        return s3.ReplicationRule(
+            id=f"replicate-{self.plan_name}",
+            priority=1,
+            destination=s3.Bucket.from_bucket_attributes(
+                self, "Replica", bucket_arn=to.bucket_arn, bucket_name=to.bucket_name, region=to.region
+            ),
+            filter=s3.Filter(prefix=f"{self.plan_name}/"),
+            # A deletion in the primary (a retention sweep, or whoever holds the account) never reaches the
+            # replica: its runs end by its own lifecycle.
+            delete_marker_replication=False,
+            sse_kms_encrypted_objects=True,
+            kms_key=kms.Key.from_key_arn(self, "ReplicaKey", to.key_for_replication),
+            replication_time_control=time_control,
+            metrics=time_control,
+        )
+
+    def _replication_role(self, to: ReplicaDestination) -> iam.Role:
+        """S3's role for this rule: read the plan's prefix here, write it there, and nothing else."""
+        stack = Stack.of(self)
+        role = iam.Role(
+            self,
+            "ReplicationRole",
+            assumed_by=iam.ServicePrincipal(
+                "s3.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": stack.account}}
+            ),
+            description=f"smokejumper {self.plan_name}: S3 replicates the plan's runs to {to.bucket_name}",
+        )
+        return role
+
+    def grant_replication(self, to: ReplicaDestination) -> None:
+        """The replication role's grants (after the bucket exists: they name it)."""
+        role = self.replication_role
+        assert role is not None
+        prefix = f"{self.plan_name}/*"
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetReplicationConfiguration", "s3:ListBucket"], resources=[self.bucket.bucket_arn]
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "s3:GetObjectVersionForReplication",
+                    "s3:GetObjectVersionAcl",
+                    "s3:GetObjectVersionTagging",
+                    "s3:GetObjectRetention",
+                    "s3:GetObjectLegalHold",
+                ],
+                resources=[self.bucket.arn_for_objects(prefix)],
+            )
+        )
+        # Objects and their tags; never s3:ReplicateDelete.
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["s3:ReplicateObject", "s3:ReplicateTags"], resources=[f"{to.bucket_arn}/{prefix}"]
+            )
+        )
+        region = Stack.of(self).region
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["kms:Decrypt"],
+                resources=[self.key.key_arn],
+                conditions={"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
+            )
+        )
+        replica_key = (
+            {"resources": [to.key_arn], "conditions": {}}
+            if to.key_arn
+            else {
+                # The replica stack's key is known here by its alias only (no reference across regions).
+                "resources": [f"arn:aws:kms:{to.region}:{to.account}:key/*"],
+                "conditions": {"ForAnyValue:StringEquals": {"kms:ResourceAliases": [to.key_alias]}},
+            }
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["kms:Encrypt", "kms:GenerateDataKey"],
+                resources=replica_key["resources"],
+                conditions={
+                    **replica_key["conditions"],
+                    "StringEquals": {"kms:ViaService": f"s3.{to.region}.amazonaws.com"},
+                },
+            )
+        )
+        bucket = Stack.of(self).resolve(Stack.of(self).get_logical_id(self.bucket.node.default_child))
+        for resource, why in (
+            (f"<{bucket}.Arn>/{prefix}", "reads the objects of its plan's prefix only, whose keys are not known"),
+            (f"{to.bucket_arn}/{prefix}", "replicates into its plan's prefix of the replica bucket only"),
+            *(
+                []
+                if to.key_arn
+                else [(replica_key["resources"][0], "the replica's key, named by its alias (kms:ResourceAliases)")]
+            ),
+        ):
+            acknowledge(role, f"AwsSolutions-IAM5[Resource::{resource}]", why + ": no other resource")

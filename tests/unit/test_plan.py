@@ -511,3 +511,31 @@ def test_problems_inside_sections_and_across_them_are_reported_together():
     data["network"]["subnet_ids"] = ["subnet-0a1b2c3d", "subnet-0a1b2c3d"]
     data["storage"] = {"archive_after_days": 7, "archive_storage_class": "STANDARD_IA"}
     assert set(problems(data)) == {"databases[1].name", "network.subnet_ids[1]", "storage.archive_after_days"}
+
+
+def test_a_replica_in_the_plans_own_region_or_with_a_foreign_key_is_refused_with_its_line():
+    from smokejumper.plan import PlanError, load_plan_text
+
+    text = REPO.joinpath("plans", "example.yaml").read_text() + ("\n# appended by the test\n")
+    document = yaml.safe_load(text)
+    document["storage"]["replica"] = {
+        "region": "eu-west-1",
+        "kms_key": "arn:aws:kms:eu-central-1:222222222222:key/0a1b2c3d-0a1b-4a1b-8a1b-0a1b2c3d4e5f",
+        "bucket_name": "Not_A_Bucket",
+    }
+    with pytest.raises(PlanError) as refused:
+        load_plan_text(yaml.safe_dump(document, sort_keys=False))
+    said = {problem.location: problem.message for problem in refused.value.problems}
+    assert said["storage.replica.region"].startswith("the replica must be in another region than the plan's own")
+    assert said["storage.replica.bucket_name"] == "not a valid S3 bucket name: 'Not_A_Bucket'"
+    assert all(problem.line is not None for problem in refused.value.problems), refused.value
+    document["storage"]["replica"] = {
+        "region": "eu-central-1",
+        "kms_key": "arn:aws:kms:eu-west-1:111111111111:key/0a1b2c3d-0a1b-4a1b-8a1b-0a1b2c3d4e5f",
+    }
+    with pytest.raises(PlanError, match="the key is in eu-west-1, the copies in eu-central-1"):
+        load_plan_text(yaml.safe_dump(document, sort_keys=False))
+    document["storage"]["replica"] = {"region": "eu-central-1"}
+    plan = load_plan_text(yaml.safe_dump(document, sort_keys=False))
+    assert plan.storage.replica is not None
+    assert plan.storage.replica.expiry_days(plan.retention) == 6 * 31 + 31

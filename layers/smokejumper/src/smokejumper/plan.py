@@ -381,6 +381,72 @@ ArchiveStorageClass = Literal["GLACIER_IR", "STANDARD_IA", "INTELLIGENT_TIERING"
 _MIN_ARCHIVE_DAYS = {"GLACIER_IR": 1, "STANDARD_IA": 30, "INTELLIGENT_TIERING": 1}
 
 
+class Replica(BaseModel):
+    """A second copy of every run in another region of the account: replicated as it is written, never deleted
+    with the primary's runs (delete markers are not replicated), and kept by its own lifecycle."""
+
+    model_config = _CONFIG
+
+    region: Region = Field(description="the replica's region; not the plan's own")
+    bucket_name: str | None = Field(
+        default=None, description="default: smokejumper-PLAN-replica-ACCOUNT (a name the primary stack can know)"
+    )
+    kms_key: str = Field(default="create", description="'create' for a new key there, or a KMS key ARN of that region")
+    object_lock_days: int | None = Field(
+        default=None, ge=1, le=36500, description="Object Lock COMPLIANCE retention of the replica; omit for no lock"
+    )
+    replication_time_control: bool = Field(
+        default=False, description="S3 Replication Time Control: 99.99% of objects within 15 minutes, billed extra"
+    )
+    expire_after_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=36500,
+        description="a run's objects expire from the replica this long after they were written "
+        "(default: the retention's longest window plus 31 days)",
+    )
+
+    _valid_bucket_name = field_validator("bucket_name")(lambda cls, value: _bucket_name(value))
+
+    @model_validator(mode="after")
+    def _key_of_the_region(self) -> Replica:
+        if self.kms_key != "create" and not _KMS_KEY_ARN.fullmatch(self.kms_key):
+            _raise_problems(
+                "Replica",
+                [
+                    _problem(
+                        ("kms_key",),
+                        f"must be 'create' or a KMS key ARN, got {self.kms_key!r}",
+                        self.kms_key,
+                        hint=f"arn:aws:kms:{self.region}:111111111111:key/<uuid>, a key of {self.region}",
+                    )
+                ],
+            )
+        if self.kms_key != "create":
+            _raise_problems("Replica", _kms_key_in(self.region, self.kms_key))
+        return self
+
+    def expiry_days(self, retention: RetentionPolicy) -> int:
+        """How long a run stays in the replica: at least as long as the primary may keep it, and a month more."""
+        if self.expire_after_days is not None:
+            return self.expire_after_days
+        return max(retention.daily, 7 * retention.weekly, 31 * retention.monthly, 1) + 31
+
+
+def _bucket_name(value: str | None) -> str | None:
+    if value is None:
+        return value
+    if "." in value:
+        # Dots break TLS to virtual-hosted bucket names (*.s3.amazonaws.com).
+        raise _Invalid(f"bucket name {value!r} has a dot", hint="use '-' instead: TLS is required")
+    if not _BUCKET_NAME.fullmatch(value) or "--" in value[:4] or value.endswith("-s3alias"):
+        raise _Invalid(
+            f"not a valid S3 bucket name: {value!r}",
+            hint="3 to 63 lowercase letters, digits and '-', starting and ending with a letter or digit",
+        )
+    return value
+
+
 class Storage(BaseModel):
     """The backup bucket, its key and its lifecycle."""
 
@@ -401,25 +467,13 @@ class Storage(BaseModel):
         default=30, ge=1, description="grace period before deleted or overwritten versions are removed"
     )
     access_logs_expire_days: int = Field(default=365, ge=1, description="how long S3 access logs are kept")
+    replica: Replica | None = Field(default=None, description="a copy of every run in a second region")
 
     @property
     def creates_key(self) -> bool:
         return self.kms_key == "create"
 
-    @field_validator("bucket_name")
-    @classmethod
-    def _valid_bucket_name(cls, value: str | None) -> str | None:
-        if value is None:
-            return value
-        if "." in value:
-            # Dots break TLS to virtual-hosted bucket names (*.s3.amazonaws.com).
-            raise _Invalid(f"bucket name {value!r} has a dot", hint="use '-' instead: TLS is required")
-        if not _BUCKET_NAME.fullmatch(value) or "--" in value[:4] or value.endswith("-s3alias"):
-            raise _Invalid(
-                f"not a valid S3 bucket name: {value!r}",
-                hint="3 to 63 lowercase letters, digits and '-', starting and ending with a letter or digit",
-            )
-        return value
+    _valid_bucket_name = field_validator("bucket_name")(lambda cls, value: _bucket_name(value))
 
     @field_validator("kms_key")
     @classmethod
@@ -873,6 +927,32 @@ def _cross_section_problems(data: Mapping[str, Any]) -> Iterator[InitErrorDetail
             hint="add network: {vpc_id: vpc-..., subnet_ids: [subnet-...]}",
         )
     yield from _copy_problems(data)
+    yield from _replica_problems(data)
+
+
+def _replica_problems(data: Mapping[str, Any]) -> Iterator[InitErrorDetails]:
+    """The replica is in another region than the plan's own (a copy in the same region does not survive it)."""
+    deployment = data.get("deployment") if isinstance(data.get("deployment"), Mapping) else {}
+    storage = data.get("storage") if isinstance(data.get("storage"), Mapping) else {}
+    replica = storage.get("replica") if isinstance(storage.get("replica"), Mapping) else None
+    if replica is None:
+        return
+    region, account = deployment.get("region"), deployment.get("account")
+    if region is not None and replica.get("region") == region:
+        yield _problem(
+            ("storage", "replica", "region"),
+            f"the replica must be in another region than the plan's own ({region})",
+            region,
+            hint="a replica in the same region does not survive the region; name a second region",
+        )
+    key = replica.get("kms_key")
+    if account is not None and isinstance(key, str) and _KMS_KEY_ARN.fullmatch(key) and key.split(":")[4] != account:
+        yield _problem(
+            ("storage", "replica", "kms_key"),
+            f"the key belongs to account {key.split(':')[4]}, the plan deploys to {account}",
+            key,
+            hint="the replica is in the plan's own account: give a key of that account",
+        )
 
 
 def _copy_problems(data: Mapping[str, Any]) -> Iterator[InitErrorDetails]:
