@@ -21,9 +21,10 @@ import json
 from dataclasses import dataclass
 from datetime import timedelta
 
-from aws_cdk import Duration
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
@@ -98,6 +99,7 @@ class BackupMonitoring(Construct):
         topics: list[sns.ITopic],
         time_limit: timedelta,
         restore_test_machine: sfn.StateMachine | None = None,
+        source_bucket: s3.IBucket | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.plan = plan
@@ -111,6 +113,7 @@ class BackupMonitoring(Construct):
         }
         self.staleness_alarms = {item.path: self._staleness_alarm(item) for item in self.items}
         self.restore_test_alarms = self._restore_test_alarms(restore_test_machine)
+        self.replication_alarms = self._replication_alarms(source_bucket)
         self.dashboard = self._dashboard()
 
     # --- metrics ---------------------------------------------------------------------------------
@@ -287,6 +290,66 @@ class BackupMonitoring(Construct):
         )
         return {"failed": failed, "untested": untested}
 
+    def _replication_alarms(self, source: s3.IBucket | None) -> dict[str, cloudwatch.Alarm]:
+        """Replication that fails, or lags past Replication Time Control's 15 minutes.
+
+        S3 publishes these metrics only for a rule with replication metrics on, which is what
+        `replication_time_control` turns on: without it there is nothing to alarm on.
+        """
+        replica = self.plan.storage.replica
+        if source is None or replica is None or not replica.replication_time_control:
+            return {}
+        from infra.replica import replica_destination
+
+        destination = replica_destination(self.plan, Stack.of(self).account)
+        dimensions = {
+            "SourceBucket": source.bucket_name,
+            "DestinationBucket": destination.bucket_name,
+            "RuleId": f"replicate-{self.plan.name}",
+        }
+
+        def metric(name: str, statistic: str) -> cloudwatch.Metric:
+            return cloudwatch.Metric(
+                namespace="AWS/S3",
+                metric_name=name,
+                dimensions_map=dimensions,
+                statistic=statistic,
+                period=Duration.minutes(5),
+            )
+
+        failed = self._alarm(
+            "Replication-failed",
+            alarm_name=f"smokejumper-{self.plan.name}-replication-failed",
+            alarm_description=(
+                f"Objects of plan {self.plan.name} failed to replicate to {destination.bucket_name} "
+                f"({destination.region}): the replica lacks them. Usually the replication role lost a grant, or a "
+                "key policy changed (S3 Event Notifications of type s3:Replication:OperationFailedReplication say "
+                "which object and why). Objects written before the fix are not retried by S3: S3 Batch "
+                "Replication copies them."
+            ),
+            metric=metric("OperationsFailedReplication", "Sum"),
+            threshold=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=1,
+            datapoints_to_alarm=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        late = self._alarm(
+            "Replication-late",
+            alarm_name=f"smokejumper-{self.plan.name}-replication-late",
+            alarm_description=(
+                f"Replication of plan {self.plan.name} to {destination.bucket_name} lags more than 15 minutes "
+                "(Replication Time Control's promise): the replica is behind the primary by that much."
+            ),
+            metric=metric("ReplicationLatency", "Maximum"),
+            threshold=15 * 60,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=3,
+            datapoints_to_alarm=3,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        return {"failed": failed, "late": late}
+
     # --- dashboard -------------------------------------------------------------------------------
 
     def _dashboard(self) -> cloudwatch.Dashboard:
@@ -297,6 +360,7 @@ class BackupMonitoring(Construct):
             *self.execution_alarms.values(),
             *self.staleness_alarms.values(),
             *self.restore_test_alarms.values(),
+            *self.replication_alarms.values(),
         ]
         windows = ", ".join(f"{item.path} {self.windows[item.path].periods} h" for item in items)
         header = cloudwatch.TextWidget(

@@ -58,6 +58,7 @@ class SmokejumperStack(Stack):
             topics=self.notifications.topics,
             time_limit=self.workflow.time_limit,
             restore_test_machine=self.restores.test_machine,
+            source_bucket=self.storage.bucket,
         )
 
         CfnOutput(self, "BucketName", value=self.storage.bucket.bucket_name, description="backup bucket")

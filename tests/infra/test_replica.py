@@ -205,3 +205,35 @@ def test_app_py_synthesizes_the_replica_stack_first(example_plan: Plan, tmp_path
     primary = manifest["artifacts"]["Smokejumper-cf-prod"]
     assert "Smokejumper-cf-prod-replica" in primary["dependencies"]
     assert manifest["artifacts"]["Smokejumper-cf-prod-replica"]["environment"] == f"aws://{ACCOUNT}/{REPLICA_REGION}"
+
+
+def test_replication_that_fails_or_lags_alarms_when_its_metrics_are_on(example_plan: Plan, tmp_path: Path) -> None:
+    timed = synthesized_pair(with_replica(example_plan, replication_time_control=True), tmp_path)
+    bucket_id, _ = backup_bucket(timed.primary)
+    alarms = {
+        a["Properties"]["AlarmName"]: a["Properties"] for a in of_type(timed.primary, "AWS::CloudWatch::Alarm").values()
+    }
+    failed, late = alarms["smokejumper-cf-prod-replication-failed"], alarms["smokejumper-cf-prod-replication-late"]
+    destination = replica_destination(timed.plan, ACCOUNT)
+    for alarm in (failed, late):
+        assert alarm["Namespace"] == "AWS/S3"
+        # The rule's own dimensions: its id as the template names it, both buckets.
+        assert {d["Name"]: d["Value"] for d in alarm["Dimensions"]} == {
+            "SourceBucket": {"Ref": bucket_id},
+            "DestinationBucket": destination.bucket_name,
+            "RuleId": "replicate-cf-prod",
+        }
+        assert alarm["TreatMissingData"] == "notBreaching"
+        assert alarm["AlarmActions"], "to the plan's topic"
+    [rule] = backup_bucket(timed.primary)[1]["ReplicationConfiguration"]["Rules"]
+    assert rule["Id"] == "replicate-cf-prod"
+    assert (failed["MetricName"], failed["Statistic"], failed["Threshold"]) == ("OperationsFailedReplication", "Sum", 1)
+    assert (late["MetricName"], late["Statistic"], late["Threshold"]) == ("ReplicationLatency", "Maximum", 900)
+    # Without Replication Time Control, S3 publishes no replication metrics: no alarm that could never fire.
+    plain = {
+        a["Properties"]["AlarmName"]
+        for a in of_type(
+            synthesized_pair(with_replica(example_plan), tmp_path / "plain").primary, "AWS::CloudWatch::Alarm"
+        ).values()
+    }
+    assert not any("replication" in name for name in plain)
