@@ -183,6 +183,9 @@ def test_a_whole_run_is_restored_into_new_databases_and_an_etcd_kit(backed: Back
     keys = set(backed.store.list_keys(prefix))
     assert {f"{prefix}/RUNBOOK.md", f"{prefix}/restore-etcd-0.sh", f"{prefix}/restore-etcd-1.sh"} <= keys, keys
     assert prefix.startswith(f"runs/{backed.run_id}/restores/{report.restore_id}/etcd/k8s")
+    # The same restore.json the console's restore writes: what was restored, and the message.
+    written = json.loads(backed.store.get_bytes(f"runs/{backed.run_id}/restores/{report.restore_id}/restore.json"))
+    assert (written["status"], written["message"]) == ("restored", report.message)
     assert "PG_PASSWORD" not in json.dumps(report.to_json())
     assert "pg-Secret-7f3a9c" not in json.dumps(report.to_json())
 

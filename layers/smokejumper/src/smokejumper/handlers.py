@@ -559,22 +559,11 @@ def restore_step(event: RestoreStepEvent, env: Environment, *, ec2: Any = None) 
 
 def _restore_report(store: Store, event: RestoreStepEvent) -> dict[str, Any]:
     """restore.json beside the run's restore output, and what the console shows: the status, what failed."""
-    from smokejumper.restores import output_prefix
+    from smokejumper.restores import ItemOutcome, RestoreReport, write_report
 
-    restore_id, run_id = event.restore_id or "", event.run_id or ""
-    failed = [o for o in event.outcomes if o.get("status") != "restored"]
-    said = [f"{o['component']}/{o['name']} failed ({o.get('error_type')}): {o.get('error')}" for o in failed]
-    report = {
-        "restore_id": restore_id,
-        "run_id": run_id,
-        "status": "failed" if failed else "restored",
-        "items": event.outcomes,
-        "message": f"restore {restore_id} of run {run_id}: "
-        + ("; ".join(said) if failed else f"{len(event.outcomes)} items restored"),
-    }
-    key = join_key(output_prefix(run_id, restore_id), "restore.json")
-    store.put_bytes(key, json.dumps(report, indent=2).encode(), content_type="application/json")
-    return {**report, "report": f"{store.url}/{key}"}
+    outcomes = [ItemOutcome(**outcome) for outcome in event.outcomes]
+    report = RestoreReport(event.restore_id or "", event.run_id or "", outcomes)
+    return {**report.to_json(), "report": write_report(store, report)}
 
 
 def _restore_test_step(event: RestoreStepEvent, env: Environment, store: Store) -> dict[str, Any]:

@@ -23,6 +23,7 @@ its PV/PVC YAML there too.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Mapping, Sequence
@@ -586,13 +587,30 @@ class RestoreReport:
     def status(self) -> Literal["restored", "failed"]:
         return "failed" if any(item.status == "failed" for item in self.items) else "restored"
 
+    @property
+    def message(self) -> str:
+        """One line for the console and the CLI: how many items were restored, or each that failed and why."""
+        failed = [item for item in self.items if item.status == "failed"]
+        said = [f"{i.component}/{i.name} failed ({i.error_type}): {i.error}" for i in failed]
+        return f"restore {self.restore_id} of run {self.run_id}: " + (
+            "; ".join(said) if failed else f"{len(self.items)} items restored"
+        )
+
     def to_json(self) -> dict[str, Any]:
         return {
             "restore_id": self.restore_id,
             "run_id": self.run_id,
             "status": self.status,
             "items": [item.to_json() for item in self.items],
+            "message": self.message,
         }
+
+
+def write_report(store: Store, report: RestoreReport) -> str:
+    """restore.json beside the restore's output (what it restored, and where to go next); its URL."""
+    key = join_key(output_prefix(report.run_id, report.restore_id), "restore.json")
+    store.put_bytes(key, json.dumps(report.to_json(), indent=2).encode(), content_type="application/json")
+    return f"{store.url}/{key}"
 
 
 def run_restore(
@@ -614,4 +632,6 @@ def run_restore(
         outcomes.append(outcome)
         if on_item is not None:
             on_item(outcome)
-    return RestoreReport(restore_id, prepared.run.run_id, outcomes)
+    report = RestoreReport(restore_id, prepared.run.run_id, outcomes)
+    write_report(store, report)
+    return report

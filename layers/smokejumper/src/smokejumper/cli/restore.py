@@ -208,7 +208,7 @@ def restore_run(input_file: Any, plan_file: Path, store_url: str, secrets_file: 
     if as_json:
         print_json(report.to_json())
     else:
-        out.print(f"restore {report.restore_id} of run {report.run_id}: {report.status}")
+        out.print(f"{escape(report.message)}  (restore.json beside the run's restore output)")
     if report.status == "failed":
         raise SystemExit(1)
 
