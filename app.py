@@ -20,7 +20,7 @@ import aws_cdk as cdk  # after the variable above, which jsii reads when it star
 from smokejumper.plan import Plan, PlanError, load_plan
 
 from infra.nag import add_nag_checks
-from infra.replica import ReplicaStack, replica_stack_name
+from infra.replica import add_replica_stack
 from infra.stack import SmokejumperStack, stack_name
 
 DEFAULT_PLAN = "plans/example.yaml"
@@ -48,16 +48,9 @@ def main() -> int:
         return error.exit_code
     env = environment(app, plan)
     primary = SmokejumperStack(app, stack_name(plan), plan=plan, env=env)
-    if plan.storage.replica is not None:
-        # The replica's region, the plan's account: deployed first by `cdk deploy --all`.
-        replica = ReplicaStack(
-            app,
-            replica_stack_name(plan),
-            plan=plan,
-            account=env.account,
-            env=cdk.Environment(account=env.account, region=plan.storage.replica.region),
-        )
-        primary.add_stack_dependency(replica)
+    # The replica's region (and account): in the plan's account deployed first by `cdk deploy --all`; in
+    # another, deployed there first (README: "A replica in another account").
+    add_replica_stack(app, plan, primary)
     add_nag_checks(app)
     app.synth()
     return 0

@@ -291,13 +291,12 @@ class BackupMonitoring(Construct):
         return {"failed": failed, "untested": untested}
 
     def _replication_alarms(self, source: s3.IBucket | None) -> dict[str, cloudwatch.Alarm]:
-        """Replication that fails, or lags past Replication Time Control's 15 minutes.
+        """Replication that fails, or lags past the plan's `late_after_minutes` (15 with Replication Time Control).
 
-        S3 publishes these metrics only for a rule with replication metrics on, which is what
-        `replication_time_control` turns on: without it there is nothing to alarm on.
+        The rule's replication metrics are always on (infra/storage.py), so both can fire with or without RTC.
         """
         replica = self.plan.storage.replica
-        if source is None or replica is None or not replica.replication_time_control:
+        if source is None or replica is None:
             return {}
         from infra.replica import replica_destination
 
@@ -334,15 +333,22 @@ class BackupMonitoring(Construct):
             datapoints_to_alarm=1,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
+        why_late = (
+            "Replication Time Control's promise"
+            if destination.replication_time_control and replica.late_after_minutes is None
+            else "storage.replica.late_after_minutes"
+        )
         late = self._alarm(
             "Replication-late",
             alarm_name=f"smokejumper-{self.plan.name}-replication-late",
             alarm_description=(
-                f"Replication of plan {self.plan.name} to {destination.bucket_name} lags more than 15 minutes "
-                "(Replication Time Control's promise): the replica is behind the primary by that much."
+                f"Replication of plan {self.plan.name} to {destination.bucket_name} lags more than "
+                f"{destination.late_after_minutes} minutes for 15 minutes "
+                f"({why_late}): "
+                "the replica is behind the primary by that much."
             ),
             metric=metric("ReplicationLatency", "Maximum"),
-            threshold=15 * 60,
+            threshold=destination.late_after_minutes * 60,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
             evaluation_periods=3,
             datapoints_to_alarm=3,

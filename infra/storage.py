@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
@@ -25,6 +26,17 @@ ARCHIVE_CLASSES = {
 }
 
 
+def replication_role_name(plan_name: str, region: str) -> str:
+    """The replication role's name, fixed so that a replica in another account can name it in its policies.
+
+    IAM names are global to the account: the plan's region keeps two deployments of one plan apart.
+    """
+    name = f"smokejumper-{plan_name}-replication-{region}"
+    if len(name) > 64:  # a long plan name: shortened, a digest keeps it unique
+        name = f"{name[:53]}-{hashlib.sha256(name.encode()).hexdigest()[:10]}"
+    return name
+
+
 @dataclass(frozen=True)
 class ReplicaDestination:
     """Where the primary bucket replicates to, by names both stacks know (no reference across regions)."""
@@ -35,6 +47,8 @@ class ReplicaDestination:
     key_arn: str | None  # the plan's key ARN; None: the replica stack's own key, known by its alias
     key_alias: str
     replication_time_control: bool
+    late_after_minutes: int
+    cross_account: bool  # another account holds it: replicas become that account's (owner override)
 
     @property
     def bucket_arn(self) -> str:
@@ -42,8 +56,19 @@ class ReplicaDestination:
 
     @property
     def key_for_replication(self) -> str:
-        """What the replication rule names as the replica's key: its ARN, or its alias's ARN (S3 takes either)."""
+        """What the replication rule names as the replica's key: its ARN, or its alias's ARN.
+
+        An alias is resolved in the account of whoever asks (the replication role's), so the alias serves
+        only a replica in the plan's own account; the plan requires a key ARN for one in another account.
+        """
         return self.key_arn or f"arn:aws:kms:{self.region}:{self.account}:{self.key_alias}"
+
+
+def replica_write_actions(cross_account: bool) -> list[str]:
+    """What the replication role may do to the replica's objects: the same list in its policy and, in another
+    account, in the replica bucket's policy."""
+    actions = ["s3:ReplicateObject", "s3:ReplicateTags"]
+    return [*actions, "s3:ObjectOwnerOverrideToBucketOwner"] if cross_account else actions
 
 
 class BackupStorage(Construct):
@@ -75,6 +100,7 @@ class BackupStorage(Construct):
         self.bucket = self._backup_bucket(storage, expire_after_days, replicate_to)
         if replicate_to is not None:
             self.grant_replication(replicate_to)
+            self._metrics_without_time_control(replicate_to)
 
     def let_logs_use_the_key(self, log_group_names: list[str]) -> None:
         """CloudWatch Logs may encrypt the log groups named (exactly: no pattern) with the key, and only those.
@@ -217,8 +243,16 @@ class BackupStorage(Construct):
             id=f"replicate-{self.plan_name}",
             priority=1,
             destination=s3.Bucket.from_bucket_attributes(
-                self, "Replica", bucket_arn=to.bucket_arn, bucket_name=to.bucket_name, region=to.region
+                self,
+                "Replica",
+                bucket_arn=to.bucket_arn,
+                bucket_name=to.bucket_name,
+                region=to.region,
+                account=to.account,
             ),
+            # In another account the replicas become that account's: the plan's account cannot overwrite or
+            # delete them, nor read them but through that account's policies.
+            access_control_transition=True if to.cross_account else None,
             filter=s3.Filter(prefix=f"{self.plan_name}/"),
             # A deletion in the primary (a retention sweep, or whoever holds the account) never reaches the
             # replica: its runs end by its own lifecycle.
@@ -226,8 +260,23 @@ class BackupStorage(Construct):
             sse_kms_encrypted_objects=True,
             kms_key=kms.Key.from_key_arn(self, "ReplicaKey", to.key_for_replication),
             replication_time_control=time_control,
+            # With Replication Time Control the metrics come with its 15-minute event threshold; without it
+            # they are switched on alone (see _metrics_without_time_control), so failures always alarm.
             metrics=time_control,
         )
+
+    def _metrics_without_time_control(self, to: ReplicaDestination) -> None:
+        """Replication metrics (failed operations, latency) on a rule without Replication Time Control.
+
+        S3 publishes them for any rule whose metrics are on (EventThreshold is optional in its API). CDK's
+        `metrics` always writes the threshold of RTC's missed-threshold event, which means nothing without
+        RTC, so the rule's Metrics is written here with its Status alone.
+        """
+        if to.replication_time_control:
+            return
+        bucket = self.bucket.node.default_child
+        assert isinstance(bucket, s3.CfnBucket)
+        bucket.add_property_override("ReplicationConfiguration.Rules.0.Destination.Metrics", {"Status": "Enabled"})
 
     def _replication_role(self, to: ReplicaDestination) -> iam.Role:
         """S3's role for this rule: read the plan's prefix here, write it there, and nothing else."""
@@ -235,6 +284,7 @@ class BackupStorage(Construct):
         role = iam.Role(
             self,
             "ReplicationRole",
+            role_name=replication_role_name(self.plan_name, stack.region),
             assumed_by=iam.ServicePrincipal(
                 "s3.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": stack.account}}
             ),
@@ -264,10 +314,10 @@ class BackupStorage(Construct):
                 resources=[self.bucket.arn_for_objects(prefix)],
             )
         )
-        # Objects and their tags; never s3:ReplicateDelete.
+        # Objects and their tags (and, in another account, handing them to it); never s3:ReplicateDelete.
         role.add_to_policy(
             iam.PolicyStatement(
-                actions=["s3:ReplicateObject", "s3:ReplicateTags"], resources=[f"{to.bucket_arn}/{prefix}"]
+                actions=replica_write_actions(to.cross_account), resources=[f"{to.bucket_arn}/{prefix}"]
             )
         )
         region = Stack.of(self).region

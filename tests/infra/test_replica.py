@@ -1,4 +1,7 @@
-"""The replica (issue 17, same account): its stack, the primary's replication rule and role, read off the templates.
+"""The replica (issue 17): its stack, the primary's replication rule and role, read off the templates.
+
+In the plan's own account and in another one (the destination stack, whose policies admit the primary's
+replication role alone).
 
 moto stores a replication configuration but never replicates, and reads a
 rule's Filter.Prefix back as empty: the synthesized templates are the oracle
@@ -22,7 +25,8 @@ from cdk_nag import AwsSolutionsChecks
 from smokejumper.plan import Plan
 
 from infra.nag import add_nag_checks
-from infra.replica import ReplicaStack, replica_destination, replica_stack_name
+from infra.replica import add_replica_stack, replica_destination
+from infra.storage import replication_role_name
 from tests.infra.conftest import build_stack, synth_context
 
 REPO = Path(__file__).resolve().parents[2]
@@ -48,14 +52,8 @@ def with_replica(example_plan: Plan, **replica: Any) -> Plan:
 def synthesized_pair(plan: Plan, outdir: Path) -> Pair:
     app = cdk.App(context=synth_context(), outdir=str(outdir))
     primary = build_stack(app, plan)
-    replica = ReplicaStack(
-        app,
-        replica_stack_name(plan),
-        plan=plan,
-        account=ACCOUNT,
-        env=cdk.Environment(account=ACCOUNT, region=REPLICA_REGION),
-    )
-    primary.add_stack_dependency(replica)
+    replica = add_replica_stack(app, plan, primary)  # as app.py composes them
+    assert replica is not None
     add_nag_checks(app)
     report = AwsSolutionsChecks(verbose=True).validate_scope(app)
     findings = sorted(f"{v.rule_name} {r.construct_path}" for v in report.violations for r in v.violating_resources)
@@ -189,6 +187,13 @@ def test_replication_time_control_when_the_plan_asks(example_plan: Plan, tmp_pat
     assert rule["Destination"]["Metrics"] == {"Status": "Enabled", "EventThreshold": fifteen}
 
 
+def test_replication_metrics_are_on_without_replication_time_control(pair: Pair) -> None:
+    """Without RTC the rule still publishes its metrics (Status alone: no missed-threshold event without RTC)."""
+    [rule] = backup_bucket(pair.primary)[1]["ReplicationConfiguration"]["Rules"]
+    assert rule["Destination"]["Metrics"] == {"Status": "Enabled"}
+    assert "ReplicationTime" not in rule["Destination"]
+
+
 def test_app_py_synthesizes_the_replica_stack_first(example_plan: Plan, tmp_path: Path) -> None:
     import yaml
 
@@ -207,7 +212,7 @@ def test_app_py_synthesizes_the_replica_stack_first(example_plan: Plan, tmp_path
     assert manifest["artifacts"]["Smokejumper-cf-prod-replica"]["environment"] == f"aws://{ACCOUNT}/{REPLICA_REGION}"
 
 
-def test_replication_that_fails_or_lags_alarms_when_its_metrics_are_on(example_plan: Plan, tmp_path: Path) -> None:
+def test_replication_that_fails_or_lags_alarms_to_the_plans_topic(example_plan: Plan, tmp_path: Path) -> None:
     timed = synthesized_pair(with_replica(example_plan, replication_time_control=True), tmp_path)
     bucket_id, _ = backup_bucket(timed.primary)
     alarms = {
@@ -229,11 +234,123 @@ def test_replication_that_fails_or_lags_alarms_when_its_metrics_are_on(example_p
     assert rule["Id"] == "replicate-cf-prod"
     assert (failed["MetricName"], failed["Statistic"], failed["Threshold"]) == ("OperationsFailedReplication", "Sum", 1)
     assert (late["MetricName"], late["Statistic"], late["Threshold"]) == ("ReplicationLatency", "Maximum", 900)
-    # Without Replication Time Control, S3 publishes no replication metrics: no alarm that could never fire.
-    plain = {
-        a["Properties"]["AlarmName"]
-        for a in of_type(
-            synthesized_pair(with_replica(example_plan), tmp_path / "plain").primary, "AWS::CloudWatch::Alarm"
-        ).values()
+    assert (late["Period"], late["EvaluationPeriods"], late["DatapointsToAlarm"]) == (300, 3, 3)
+    # Without Replication Time Control the metrics are on too: both alarms, lateness at the plan's window.
+    for replica, minutes in (({}, 240), ({"late_after_minutes": 60}, 60)):
+        template = synthesized_pair(with_replica(example_plan, **replica), tmp_path / str(minutes)).primary
+        alarms = {
+            a["Properties"]["AlarmName"]: a["Properties"] for a in of_type(template, "AWS::CloudWatch::Alarm").values()
+        }
+        assert alarms["smokejumper-cf-prod-replication-failed"]["MetricName"] == "OperationsFailedReplication"
+        assert alarms["smokejumper-cf-prod-replication-late"]["Threshold"] == minutes * 60
+
+
+# --- a replica in another account -------------------------------------------------------------------------
+
+VAULT = "222222222222"
+VAULT_KEY = f"arn:aws:kms:{REPLICA_REGION}:{VAULT}:key/0a1b2c3d-0a1b-4a1b-8a1b-0a1b2c3d4e5f"
+
+
+@pytest.fixture(scope="module")
+def vault(example_plan: Plan, tmp_path_factory: pytest.TempPathFactory) -> Pair:
+    plan = with_replica(example_plan, account=VAULT, kms_key=VAULT_KEY)
+    return synthesized_pair(plan, tmp_path_factory.mktemp("cdk.out"))
+
+
+def role_statements(template: dict[str, Any], role_id: str) -> dict[str, list[Any]]:
+    grants: dict[str, list[Any]] = {}
+    for policy in of_type(template, "AWS::IAM::Policy").values():
+        if {"Ref": role_id} not in policy["Properties"]["Roles"]:
+            continue
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]:
+            for action in s["Action"] if isinstance(s["Action"], list) else [s["Action"]]:
+                grants.setdefault(action, []).append((s["Resource"], s.get("Condition")))
+    return grants
+
+
+def test_another_account_owns_the_replicas_and_its_key_is_named_by_arn(vault: Pair) -> None:
+    destination = replica_destination(vault.plan, ACCOUNT)
+    assert destination.cross_account and destination.account == VAULT
+    assert destination.bucket_name == f"smokejumper-cf-prod-replica-{VAULT}"
+    [rule] = backup_bucket(vault.primary)[1]["ReplicationConfiguration"]["Rules"]
+    assert rule["Destination"]["Account"] == VAULT
+    assert rule["Destination"]["AccessControlTranslation"] == {"Owner": "Destination"}, "owner override"
+    assert rule["Destination"]["EncryptionConfiguration"] == {"ReplicaKmsKeyID": VAULT_KEY}
+    assert rule["DeleteMarkerReplication"] == {"Status": "Disabled"}
+    [(role_id, role)] = [(k, r) for k, r in of_type(vault.primary, "AWS::IAM::Role").items() if "Replication" in k]
+    assert role["Properties"]["RoleName"] == replication_role_name("cf-prod", "eu-west-1")
+    grants = role_statements(vault.primary, role_id)
+    replica_objects = f"arn:aws:s3:::{destination.bucket_name}/cf-prod/*"
+    for action in ("s3:ReplicateObject", "s3:ReplicateTags", "s3:ObjectOwnerOverrideToBucketOwner"):
+        assert grants[action] == [(replica_objects, None)], action
+    assert "s3:ReplicateDelete" not in grants
+    assert grants["kms:Encrypt"] == grants["kms:GenerateDataKey"] == [
+        (VAULT_KEY, {"StringEquals": {"kms:ViaService": f"s3.{REPLICA_REGION}.amazonaws.com"}})
+    ]
+
+
+def test_the_destination_admits_the_primarys_replication_role_and_no_one_else_of_its_account(vault: Pair) -> None:
+    # The role's name as the primary's template gives it: the destination's policies must name that one.
+    [role] = [r for k, r in of_type(vault.primary, "AWS::IAM::Role").items() if "Replication" in k]
+    role_arn = f"arn:aws:iam::{ACCOUNT}:role/{role['Properties']['RoleName']}"
+    account_root = f"arn:aws:iam::{ACCOUNT}:root"
+    bucket_id, bucket = backup_bucket(vault.replica)
+    assert not of_type(vault.replica, "AWS::KMS::Key"), "the plan's key of that account, not one made here"
+    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"] == {
+        "SSEAlgorithm": "aws:kms", "KMSMasterKeyID": VAULT_KEY
+    }  # fmt: skip
+    [policy] = [
+        p["Properties"]["PolicyDocument"]["Statement"]
+        for p in of_type(vault.replica, "AWS::S3::BucketPolicy").values()
+        if p["Properties"]["Bucket"] == {"Ref": bucket_id}
+    ]
+    admitted = [s for s in policy if s["Effect"] == "Allow"]
+    assert {s["Sid"] for s in admitted} == {"ReplicationRoleWritesThePlansPrefix", "ReplicationRoleSeesTheBucket"}
+    for statement in admitted:
+        assert statement["Principal"] == {"AWS": account_root}
+        assert statement["Condition"] == {"ArnEquals": {"aws:PrincipalArn": role_arn}}
+    actions = {s["Sid"]: (sorted(s["Action"]), s["Resource"]) for s in admitted}
+    objects = {"Fn::Join": ["", [{"Fn::GetAtt": [bucket_id, "Arn"]}, "/cf-prod/*"]]}
+    assert actions["ReplicationRoleWritesThePlansPrefix"] == (
+        ["s3:ObjectOwnerOverrideToBucketOwner", "s3:ReplicateObject", "s3:ReplicateTags"],
+        objects,
+    )
+    assert actions["ReplicationRoleSeesTheBucket"] == (
+        ["s3:GetBucketVersioning", "s3:ListBucket"],
+        {"Fn::GetAtt": [bucket_id, "Arn"]},
+    )
+    # The key is the vault's own: its policy is its owners'; the stack says what statement they add.
+    statement = json.loads(vault.replica["Outputs"]["ReplicaKeyPolicyStatement"]["Value"])
+    assert statement["Action"] == ["kms:Encrypt", "kms:GenerateDataKey"]
+    assert statement["Condition"] == {
+        "ArnEquals": {"aws:PrincipalArn": role_arn},
+        "StringEquals": {"kms:ViaService": f"s3.{REPLICA_REGION}.amazonaws.com"},
     }
-    assert not any("replication" in name for name in plain)
+    assert statement["Principal"] == {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}
+    assert vault.findings == []
+
+
+def test_app_py_synthesizes_the_destination_stack_for_the_other_account(example_plan: Plan, tmp_path: Path) -> None:
+    import yaml
+
+    plan = with_replica(example_plan, account=VAULT, kms_key=VAULT_KEY)
+    plan_file = tmp_path / "plan.yaml"
+    plan_file.write_text(yaml.safe_dump(plan.model_dump(mode="json", exclude_none=True)))
+    environment = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
+                   "CDK_CONTEXT_JSON": json.dumps({**synth_context(), "plan": str(plan_file)}),
+                   "CDK_OUTDIR": str(tmp_path / "out")}  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "app.py"], cwd=REPO, env=environment, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["artifacts"]["Smokejumper-cf-prod-replica"]["environment"] == f"aws://{VAULT}/{REPLICA_REGION}"
+    # Deployed on its own with the vault's credentials: `cdk deploy Smokejumper-cf-prod` must not drag it along.
+    assert "Smokejumper-cf-prod-replica" not in manifest["artifacts"]["Smokejumper-cf-prod"].get("dependencies", [])
+    templates = sorted((tmp_path / "out").glob("*.template.json"))
+    lint = subprocess.run(
+        [Path(sys.executable).parent / "cfn-lint", "--regions", "eu-west-1", REPLICA_REGION, "--include-checks", "I",
+         "--ignore-checks", "I1022", "W3005", "--format", "parseable", "--", *templates],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert lint.returncode == 0, lint.stdout + lint.stderr

@@ -539,3 +539,37 @@ def test_a_replica_in_the_plans_own_region_or_with_a_foreign_key_is_refused_with
     plan = load_plan_text(yaml.safe_dump(document, sort_keys=False))
     assert plan.storage.replica is not None
     assert plan.storage.replica.expiry_days(plan.retention) == 6 * 31 + 31
+
+
+def test_a_replica_in_another_account_needs_a_key_of_that_account_by_arn():
+    from smokejumper.plan import PlanError, load_plan_text
+
+    document = yaml.safe_load(REPO.joinpath("plans", "example.yaml").read_text())
+    vault_key = "arn:aws:kms:eu-central-1:222222222222:key/0a1b2c3d-0a1b-4a1b-8a1b-0a1b2c3d4e5f"
+
+    def refused(replica: dict) -> dict[str, str]:
+        document["storage"]["replica"] = replica
+        with pytest.raises(PlanError) as error:
+            load_plan_text(yaml.safe_dump(document, sort_keys=False))
+        assert all(problem.line is not None for problem in error.value.problems), error.value
+        return {problem.location: problem.message for problem in error.value.problems}
+
+    said = refused({"region": "eu-central-1", "account": "222222222222"})  # kms_key: create by default
+    assert said == {
+        "storage.replica.kms_key": "a replica in another account (222222222222) needs the ARN of a key there, "
+        "not 'create'"
+    }
+    said = refused({"region": "eu-central-1", "account": "333333333333", "kms_key": vault_key})
+    assert said["storage.replica.kms_key"] == "the key belongs to account 222222222222, the replica is in 333333333333"
+    said = refused({"region": "eu-central-1", "account": "2222"})
+    assert list(said) == ["storage.replica.account"]
+    document["storage"]["replica"] = {"region": "eu-central-1", "account": "222222222222", "kms_key": vault_key}
+    plan = load_plan_text(yaml.safe_dump(document, sort_keys=False))
+    assert plan.storage.replica is not None
+    assert plan.storage.replica.is_cross_account(plan.deployment.account or "")
+    assert plan.storage.replica.late_after == 240
+    # The plan's own account named explicitly: the same account, where 'create' works.
+    own = plan.deployment.account
+    document["storage"]["replica"] = {"region": "eu-central-1", "account": own}
+    plan = load_plan_text(yaml.safe_dump(document, sort_keys=False))
+    assert plan.storage.replica is not None and not plan.storage.replica.is_cross_account(own or "")

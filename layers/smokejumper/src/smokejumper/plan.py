@@ -382,21 +382,35 @@ _MIN_ARCHIVE_DAYS = {"GLACIER_IR": 1, "STANDARD_IA": 30, "INTELLIGENT_TIERING": 
 
 
 class Replica(BaseModel):
-    """A second copy of every run in another region of the account: replicated as it is written, never deleted
-    with the primary's runs (delete markers are not replicated), and kept by its own lifecycle."""
+    """A second copy of every run in another region (and, with `account`, another account): replicated as it is
+    written, never deleted with the primary's runs (delete markers are not replicated), kept by its own lifecycle."""
 
     model_config = _CONFIG
 
     region: Region = Field(description="the replica's region; not the plan's own")
+    account: AccountId | None = Field(
+        default=None,
+        description="another account to hold the replica (the air gap: the plan's account cannot delete it); "
+        "default: the plan's own",
+    )
     bucket_name: str | None = Field(
         default=None, description="default: smokejumper-PLAN-replica-ACCOUNT (a name the primary stack can know)"
     )
-    kms_key: str = Field(default="create", description="'create' for a new key there, or a KMS key ARN of that region")
+    kms_key: str = Field(
+        default="create", description="'create' for a new key there, or a KMS key ARN of that region and account"
+    )
     object_lock_days: int | None = Field(
         default=None, ge=1, le=36500, description="Object Lock COMPLIANCE retention of the replica; omit for no lock"
     )
     replication_time_control: bool = Field(
         default=False, description="S3 Replication Time Control: 99.99% of objects within 15 minutes, billed extra"
+    )
+    late_after_minutes: int | None = Field(
+        default=None,
+        ge=15,
+        le=1440,
+        description="replication lagging this long alarms (default: 15 with replication_time_control, else 240: "
+        "without it S3 replicates most objects within minutes but promises no time)",
     )
     expire_after_days: int | None = Field(
         default=None,
@@ -425,6 +439,20 @@ class Replica(BaseModel):
         if self.kms_key != "create":
             _raise_problems("Replica", _kms_key_in(self.region, self.kms_key))
         return self
+
+    def in_account(self, deployment_account: str) -> str:
+        """The account holding the replica: its own, else the plan's."""
+        return self.account or deployment_account
+
+    def is_cross_account(self, deployment_account: str) -> bool:
+        return self.in_account(deployment_account) != deployment_account
+
+    @property
+    def late_after(self) -> int:
+        """Minutes of replication latency that alarm."""
+        if self.late_after_minutes is not None:
+            return self.late_after_minutes
+        return 15 if self.replication_time_control else 240
 
     def expiry_days(self, retention: RetentionPolicy) -> int:
         """How long a run stays in the replica: at least as long as the primary may keep it, and a month more."""
@@ -945,13 +973,32 @@ def _replica_problems(data: Mapping[str, Any]) -> Iterator[InitErrorDetails]:
             region,
             hint="a replica in the same region does not survive the region; name a second region",
         )
-    key = replica.get("kms_key")
-    if account is not None and isinstance(key, str) and _KMS_KEY_ARN.fullmatch(key) and key.split(":")[4] != account:
+    key = replica.get("kms_key", "create")
+    replica_account = replica.get("account")
+    if not (isinstance(replica_account, str) and re.fullmatch(_ACCOUNT, replica_account)):
+        replica_account = None  # absent, or refused on its own line already
+    if replica_account is not None and replica_account != account and key == "create":
         yield _problem(
             ("storage", "replica", "kms_key"),
-            f"the key belongs to account {key.split(':')[4]}, the plan deploys to {account}",
+            f"a replica in another account ({replica_account}) needs the ARN of a key there, not 'create'",
             key,
-            hint="the replica is in the plan's own account: give a key of that account",
+            hint=(
+                "S3 names the replica's key by its ARN (an alias resolves in the plan's account), and a key made "
+                f"by the replica's stack has none until it exists: create a key in {replica_account} and "
+                f"{replica.get('region', 'its region')} first (the README shows how), then give its ARN"
+            ),
+        )
+    holder = replica_account or account
+    if holder is not None and isinstance(key, str) and _KMS_KEY_ARN.fullmatch(key) and key.split(":")[4] != holder:
+        yield _problem(
+            ("storage", "replica", "kms_key"),
+            f"the key belongs to account {key.split(':')[4]}, the replica is in {holder}",
+            key,
+            hint=(
+                f"give a key of account {holder}, where the replica is"
+                if replica_account
+                else "the replica is in the plan's own account (no storage.replica.account): give a key of that account"
+            ),
         )
 
 
