@@ -270,7 +270,8 @@ def role_statements(template: dict[str, Any], role_id: str) -> dict[str, list[An
 
 def test_another_account_owns_the_replicas_and_its_key_is_named_by_arn(vault: Pair) -> None:
     destination = replica_destination(vault.plan, ACCOUNT)
-    assert destination.cross_account and destination.account == VAULT
+    assert destination.cross_account
+    assert destination.account == VAULT
     assert destination.bucket_name == f"smokejumper-cf-prod-replica-{VAULT}"
     [rule] = backup_bucket(vault.primary)[1]["ReplicationConfiguration"]["Rules"]
     assert rule["Destination"]["Account"] == VAULT

@@ -572,4 +572,5 @@ def test_a_replica_in_another_account_needs_a_key_of_that_account_by_arn():
     own = plan.deployment.account
     document["storage"]["replica"] = {"region": "eu-central-1", "account": own}
     plan = load_plan_text(yaml.safe_dump(document, sort_keys=False))
-    assert plan.storage.replica is not None and not plan.storage.replica.is_cross_account(own or "")
+    assert plan.storage.replica is not None
+    assert not plan.storage.replica.is_cross_account(own or "")
