@@ -18,7 +18,10 @@ needs and nothing else:
   (with a plan that has volumes: and its plan's EBS snapshots, by tag)
   under runs/ (a delete marker: no s3:DeleteObjectVersion is granted, so a
   stolen role cannot destroy a version) and reads Object Lock state (without
-  it, S3 hides the lock and a locked run would be hidden behind a marker).
+  it, S3 hides the lock and a locked run would be hidden behind a marker);
+- restore reads its plan's runs, writes only beside them (under a run's
+  restores/), and, with a replica in the plan's own account, reads the
+  replica's copy of the runs (never writes it), decrypting through S3 there.
 
 All of them run in the plan's private subnets with its security groups (or one
 made for them, open outbound only), log to their own log groups (kept for
@@ -49,13 +52,20 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
-from smokejumper.handlers import BUCKET_VARIABLE, KMS_KEY_VARIABLE, METRICS_NAMESPACE, PLAN_FILE
+from smokejumper.handlers import (
+    BUCKET_VARIABLE,
+    KMS_KEY_VARIABLE,
+    METRICS_NAMESPACE,
+    PLAN_FILE,
+    REPLICA_BUCKET_VARIABLE,
+    REPLICA_REGION_VARIABLE,
+)
 from smokejumper.plan import Plan
 from smokejumper.restore_tests import VERDICT_FILE
 
 from infra.layer import ARCHITECTURE, RUNTIME, SmokejumperLayer
 from infra.nag import acknowledge
-from infra.storage import BackupStorage
+from infra.storage import BackupStorage, ReplicaDestination
 
 FUNCTIONS_DIR = Path(__file__).resolve().parents[1] / "functions"
 IAM5 = "AwsSolutions-IAM5"  # cdk-nag's wildcard rule reports each wildcard on its own
@@ -168,6 +178,7 @@ class BackupFunctions(Construct):
         self.layer = SmokejumperLayer(self, "Layer").layer
         self.code = functions_code(plan)
         self.vpc, self.subnets, self.security_groups = self._network(plan)
+        self.readable_replica = self._readable_replica()
         if plan.storage.creates_key:
             # Only the functions' own log groups.
             storage.let_logs_use_the_key([f"/aws/lambda/{function_name(plan, spec)}" for spec in SPECS])
@@ -218,6 +229,19 @@ class BackupFunctions(Construct):
             )
             groups = [group]
         return vpc, subnets, groups
+
+    def _readable_replica(self) -> ReplicaDestination | None:
+        """The replica a restore may read: the plan's, when it is in the plan's own account.
+
+        A replica in another account is the air gap: nothing in the plan's account is let read it.
+        """
+        replica = self.plan.storage.replica
+        account = Stack.of(self).account
+        if replica is None or replica.is_cross_account(account):
+            return None
+        from infra.replica import replica_destination
+
+        return replica_destination(self.plan, account)
 
     # --- functions --------------------------------------------------------------------------
 
@@ -283,6 +307,7 @@ class BackupFunctions(Construct):
                 "POWERTOOLS_SERVICE_NAME": f"smokejumper-{self.plan.name}",
                 "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
                 "POWERTOOLS_LOG_LEVEL": "INFO",
+                **self._replica_variables(spec),
             },
         )
         acknowledge(
@@ -303,6 +328,13 @@ class BackupFunctions(Construct):
             "the log streams of this function's own log group, whose names Lambda chooses",
         )
         return function
+
+    def _replica_variables(self, spec: FunctionSpec) -> dict[str, str]:
+        """The restore function's, for "store": "replica": the replica's bucket and region (none for the others)."""
+        replica = self.readable_replica
+        if spec is not RESTORE or replica is None:
+            return {}
+        return {REPLICA_BUCKET_VARIABLE: replica.bucket_name, REPLICA_REGION_VARIABLE: replica.region}
 
     def logical_id(self, construct: Construct) -> str:
         stack = Stack.of(self)
@@ -576,6 +608,45 @@ class BackupFunctions(Construct):
             role.add_to_principal_policy(iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"], resources=arns))
         if self.plan.volumes:
             self._grant_volume_restores(role)
+        if self.readable_replica is not None:
+            self._grant_replica_reads(role, self.readable_replica)
+
+    def _grant_replica_reads(self, role: iam.IRole, replica: ReplicaDestination) -> None:
+        """Read the plan's runs in the replica ("store": "replica"): get and list them, decrypt through S3 there.
+
+        Nothing else: no write, no delete, and the replica's key only as S3 in the replica's region uses it.
+        """
+        runs = f"{replica.bucket_arn}/{self.plan.name}/runs/*"
+        role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[runs]))
+        # Listing finds the runs (`latest`), and lets a missing object be S3's 404 rather than its 403.
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"],
+                resources=[replica.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{self.plan.name}/*"]}},
+            )
+        )
+        through_s3 = {"StringEquals": {"kms:ViaService": f"s3.{replica.region}.amazonaws.com"}}
+        if replica.key_arn is not None:
+            key, conditions = replica.key_arn, through_s3
+        else:
+            # The replica stack's own key is known here by its alias only (no reference across regions).
+            key = f"arn:aws:kms:{replica.region}:{replica.account}:key/*"
+            conditions = {**through_s3, "ForAnyValue:StringEquals": {"kms:ResourceAliases": [replica.key_alias]}}
+            acknowledge(
+                role,
+                f"{IAM5}[Resource::{key}]",
+                "decrypts only with the key carrying the replica's alias (kms:ResourceAliases), and only as S3 in "
+                "the replica's region uses it (kms:ViaService): the replica's key, whose id is not known here",
+            )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["kms:Decrypt"], resources=[key], conditions=conditions)
+        )
+        acknowledge(
+            role,
+            f"{IAM5}[Resource::{runs}]",
+            "reads (never writes) the runs of its own plan in the plan's replica, whose keys name the run",
+        )
 
     def _grant_volume_restores(self, role: iam.IRole) -> None:
         """A new volume from one of the plan's snapshots (or their copies), tagged as it is made."""

@@ -17,7 +17,6 @@ delete them. No stack dependency then: one `cdk deploy` cannot hold the credenti
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
@@ -38,14 +37,10 @@ def replica_destination(plan: Plan, primary_account: str) -> ReplicaDestination:
     """The replica's bucket and key as both stacks name them."""
     replica = plan.storage.replica
     assert replica is not None
-    account = replica.in_account(primary_account)
-    name = replica.bucket_name or f"smokejumper-{plan.name}-replica-{account}"
-    if len(name) > 63:  # a long plan name: shortened, a digest keeps it unique
-        name = f"{name[:52]}-{hashlib.sha256(name.encode()).hexdigest()[:10]}"
     return ReplicaDestination(
-        bucket_name=name,
+        bucket_name=replica.bucket_in(plan.name, primary_account),
         region=replica.region,
-        account=account,
+        account=replica.in_account(primary_account),
         key_arn=None if replica.kms_key == "create" else replica.kms_key,
         key_alias=f"alias/smokejumper/{plan.name}-replica",
         replication_time_control=replica.replication_time_control,

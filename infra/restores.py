@@ -1,14 +1,15 @@
 """The restore workflow: a state machine an operator starts from the console with a JSON input (README).
 
-    check the input (every problem at once; the run fixed: `latest` resolved once)
+    check the input (every problem at once; the run fixed: `latest` resolved once; the store it is read from)
       -> Map: verify every artifact it will read          nothing is touched before all are verified
       -> Map: restore every item (at most plan.concurrency at once); an item that fails is reported, the others go on
       -> report (restore.json beside the run's restore output)
       -> restored: end | failed: the execution fails, naming each failed item
 
 One function does each step (`smokejumper.handlers.restore_step`, phase by phase), so the restore holds
-one role: read the plan's runs, write under a run's restores/, read the secrets of the servers the plan
-allows, make volumes from the plan's snapshots.
+one role: read the plan's runs (and, with a replica in the plan's account, the replica's copy of them:
+the input's "store": "replica"), write under a run's restores/ in the plan's own bucket, read the secrets
+of the servers the plan allows, make volumes from the plan's snapshots.
 """
 
 from __future__ import annotations
@@ -101,6 +102,7 @@ class RestoreWorkflow(Construct):
                     "phase": "report",
                     "restore_id": sfn.JsonPath.string_at("$.restore_id"),
                     "run_id": sfn.JsonPath.string_at("$.run_id"),
+                    "read_from": sfn.JsonPath.string_at("$.read_from"),
                     "outcomes": sfn.JsonPath.list_at("$.outcomes"),
                 }
             ),

@@ -203,6 +203,18 @@ def test_local_run_executes_the_synthesized_workflow_and_carries_on_the_next_tim
         assert f"+ backup-item {item}" in first.stdout
     template = json.loads((out / "cdk.out" / "Smokejumper-cf-prod.template.json").read_text())
     assert any(r["Type"] == "AWS::StepFunctions::StateMachine" for r in template["Resources"].values())
+    # The example plan's replica: its stack synthesized beside the primary and created first, in its region.
+    replica = json.loads((out / "cdk.out" / "Smokejumper-cf-prod-replica.template.json").read_text())
+    [rule] = next(
+        r["Properties"]["ReplicationConfiguration"]["Rules"]
+        for r in template["Resources"].values()
+        if "ReplicationConfiguration" in r.get("Properties", {})
+    )
+    replica_buckets = [
+        r["Properties"].get("BucketName") for r in replica["Resources"].values() if r["Type"] == "AWS::S3::Bucket"
+    ]
+    assert rule["Destination"]["Bucket"].removeprefix("arn:aws:s3:::") in replica_buckets
+    assert "and first, the replica's stack in eu-central-1" in first.stdout, first.stdout
     events = json.loads((out / "events.json").read_text())
     assert [event["detail"]["status"] for event in events] == ["succeeded", "succeeded"]
     listed = json.loads(run("runs", "list", "--store", str(out / "store"), "--json").stdout)

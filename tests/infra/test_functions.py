@@ -254,7 +254,15 @@ def test_restore_reads_the_runs_writes_only_beside_them_and_reads_only_the_serve
 
     table = grants(example, "restore")
     runs = f"<GetAtt {example.bucket_id}.Arn>/cf-prod/runs/*"
-    assert table["s3:GetObject"] == {runs}
+    # And, with a replica in the plan's own account, its copy of the runs ("store": "replica"; the replica's
+    # grants are asserted in full in test_restore_from_replica.py).
+    replica = example_plan.storage.replica
+    replica_runs = set()
+    if replica is not None and not replica.is_cross_account("111111111111"):
+        from infra.replica import replica_destination
+
+        replica_runs = {f"{replica_destination(example_plan, '111111111111').bucket_arn}/cf-prod/runs/*"}
+    assert table["s3:GetObject"] == {runs} | replica_runs
     # What a restore leaves beside a run, and a restore test's verdict: never a run's artifacts or manifest.
     assert table["s3:PutObject"] == {f"{runs}/restores/*", f"{runs}/restore-test.json"}
     assert not any(action in table for action in ("s3:DeleteObject", "s3:DeleteObjectVersion"))

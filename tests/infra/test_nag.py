@@ -56,6 +56,12 @@ for _name, _hash in _LOG_HASHES.items():
     ACKNOWLEDGED[f"Functions{_name}Role"] = _rules
     ACKNOWLEDGED[f"Functions{_name}RoleDefaultPolicy"] = _rules
     ACKNOWLEDGED[f"Functions{_name}"] = ["AwsSolutions-L1"]
+# With a replica in the plan's own account, the restore also reads the runs there ("store": "replica"): the
+# replica stack's key, known by its alias, and the plan's runs in the replica bucket.
+_REPLICA_READS = [
+    "AwsSolutions-IAM5[Resource::arn:aws:kms:eu-central-1:111111111111:key/*]",
+    "AwsSolutions-IAM5[Resource::arn:aws:s3:::smokejumper-{plan}-replica-111111111111/{plan}/runs/*]",
+]
 # The state machine's role: log delivery and X-Ray on "*", and each function with its versions (ARN:*).
 _INVOKE = "AwsSolutions-IAM5[Resource::<Functions{name}{hash}.Arn>:*]"
 _FUNCTION_HASHES = {
@@ -75,6 +81,27 @@ ACKNOWLEDGED["WorkflowLeases"] = ["AwsSolutions-DDB3"]  # a lease table has noth
 # The triggers' dead-letter queue is the DLQ of the schedules and the Backup Requested rule (their
 # DeadLetterConfig), which cdk-nag's SQS3 does not recognise; a DLQ of the DLQ would only move the problem.
 ACKNOWLEDGED["TriggersDeadLetterQueue"] = ["AwsSolutions-SQS3"]
+
+
+def acknowledged_for(plan) -> dict[str, list[str]]:
+    """ACKNOWLEDGED, and what a plan's replica adds to it."""
+    expected = {name: list(rules) for name, rules in ACKNOWLEDGED.items()}
+    replica = plan.storage.replica
+    if replica is not None and not replica.is_cross_account("111111111111"):
+        for name in ("FunctionsrestoreRole", "FunctionsrestoreRoleDefaultPolicy"):
+            expected[name] += _REPLICA_READS
+    if replica is not None:
+        # S3's replication role: reads the plan's prefix, writes it in the replica, and (a key the replica stack
+        # made, in the plan's account) encrypts with the key carrying the replica's alias.
+        bucket = replica.bucket_in(plan.name, "111111111111")
+        replication = [
+            f"AwsSolutions-IAM5[Resource::<StorageBucket5CB7C8EA.Arn>/{plan.name}/*]",
+            f"AwsSolutions-IAM5[Resource::arn:aws:s3:::{bucket}/{plan.name}/*]",
+        ]
+        if replica.kms_key == "create":
+            replication.append(f"AwsSolutions-IAM5[Resource::arn:aws:kms:{replica.region}:111111111111:key/*]")
+        expected["StorageReplicationRole"] = expected["StorageReplicationRoleDefaultPolicy"] = replication
+    return expected
 
 
 def findings(scope):
@@ -114,7 +141,8 @@ def test_acknowledged_findings_are_the_reviewed_ones(example, plain):
             if "cdk_nag" in resource.get("Metadata", {})
         }
         expected = {
-            name: [rule.format(plan=built.stack.plan.name) for rule in rules] for name, rules in ACKNOWLEDGED.items()
+            name: [rule.format(plan=built.stack.plan.name) for rule in rules]
+            for name, rules in acknowledged_for(built.stack.plan).items()
         }
         assert acknowledged == expected
         for resource in built.template.to_json()["Resources"].values():

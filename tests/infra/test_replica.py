@@ -285,9 +285,11 @@ def test_another_account_owns_the_replicas_and_its_key_is_named_by_arn(vault: Pa
     for action in ("s3:ReplicateObject", "s3:ReplicateTags", "s3:ObjectOwnerOverrideToBucketOwner"):
         assert grants[action] == [(replica_objects, None)], action
     assert "s3:ReplicateDelete" not in grants
-    assert grants["kms:Encrypt"] == grants["kms:GenerateDataKey"] == [
-        (VAULT_KEY, {"StringEquals": {"kms:ViaService": f"s3.{REPLICA_REGION}.amazonaws.com"}})
-    ]
+    assert (
+        grants["kms:Encrypt"]
+        == grants["kms:GenerateDataKey"]
+        == [(VAULT_KEY, {"StringEquals": {"kms:ViaService": f"s3.{REPLICA_REGION}.amazonaws.com"}})]
+    )
 
 
 def test_the_destination_admits_the_primarys_replication_role_and_no_one_else_of_its_account(vault: Pair) -> None:

@@ -11,8 +11,10 @@ Three functions make a backup run for a state machine:
   recorded), retention, and one metric set per item.
 
 The plan is deployed with the functions' code (`plan.json` beside the
-handlers), the bucket and key come from environment variables; credentials
-only ever come from Secrets Manager at run time, read once per invocation.
+handlers), the bucket and key come from environment variables (and, for the
+restore function of a plan with a replica in its own account, the replica's
+bucket and region); credentials only ever come from Secrets Manager at run
+time, read once per invocation.
 Nothing here logs a secret: events hold ARNs, never values.
 """
 
@@ -27,7 +29,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -55,10 +57,16 @@ from smokejumper.sources.base import BackupResult
 from smokejumper.sources.volumes.retention import plan_snapshots
 from smokejumper.store import Store, join_key, open_store
 
+if TYPE_CHECKING:
+    from smokejumper.restores import Stores
+
 PLAN_FILE = "plan.json"
 PLAN_FILE_VARIABLE = "SMOKEJUMPER_PLAN_FILE"
 BUCKET_VARIABLE = "SMOKEJUMPER_BUCKET"
 KMS_KEY_VARIABLE = "SMOKEJUMPER_KMS_KEY_ID"
+# The restore function's only, and only for a replica in the plan's own account: what "store": "replica" reads.
+REPLICA_BUCKET_VARIABLE = "SMOKEJUMPER_REPLICA_BUCKET"
+REPLICA_REGION_VARIABLE = "SMOKEJUMPER_REPLICA_REGION"
 METRICS_NAMESPACE = "Smokejumper"
 # The workflow's events on the default bus: one that asks for a run, one that says how a run ended.
 EVENT_SOURCE = "smokejumper"
@@ -204,9 +212,40 @@ class Environment:
     bucket: str
     kms_key_id: str | None
     lock_table: str | None = None  # the workflow's leases (locks.py); none outside the workflow
+    replica_bucket: str | None = None  # the plan's replica, when the restore may read it (same account)
+    replica_region: str | None = None
 
     def store(self, s3_client: Any = None) -> Store:
         return open_store(f"s3://{self.bucket}/{self.plan.name}", s3_client=s3_client, kms_key_id=self.kms_key_id)
+
+    def restore_stores(self) -> Stores:
+        """The primary store (read by default, and where a restore writes), and the replica when it may be read.
+
+        The replica is read in its own region (an S3 client there) and never written: nothing is given a key
+        to encrypt with for it.
+        """
+        from smokejumper.restores import Stores
+
+        primary = self.store(s3_client())
+        if self.replica_bucket is None or self.replica_region is None:
+            return Stores(primary, no_replica=self._no_replica())
+        replica = open_store(f"s3://{self.replica_bucket}/{self.plan.name}", s3_client=s3_client(self.replica_region))
+        return Stores(primary, replica)
+
+    def _no_replica(self) -> str | None:
+        """Why a plan's replica is not there to read (None: the plan has none, which Stores says itself)."""
+        from smokejumper.restores import replica_in_another_account
+
+        replica = self.plan.storage.replica
+        if replica is None:
+            return None
+        # The stack gives the replica's settings to the restore function only for a replica of its own account.
+        if replica.account is not None and replica.account != self.plan.deployment.account:
+            return replica_in_another_account(self.plan)
+        return (
+            f"the restore function has no {REPLICA_BUCKET_VARIABLE} and {REPLICA_REGION_VARIABLE}: its stack was "
+            "deployed before a restore could read the replica; deploy the plan's stack again"
+        )
 
     def locks(self) -> DynamoDbLocks | None:
         return DynamoDbLocks(self.lock_table) if self.lock_table else None
@@ -223,16 +262,17 @@ def environment() -> Environment:
         os.environ[BUCKET_VARIABLE],
         os.environ.get(KMS_KEY_VARIABLE) or None,
         os.environ.get(LOCK_TABLE_VARIABLE) or None,
+        os.environ.get(REPLICA_BUCKET_VARIABLE) or None,
+        os.environ.get(REPLICA_REGION_VARIABLE) or None,
     )
 
 
 @cache
-def s3_client() -> Any:
-    import boto3
-    from botocore.config import Config
+def s3_client(region: str | None = None) -> Any:
+    """One S3 client per region (None: the function's own), kept for the invocations of a warm Lambda."""
+    from smokejumper.store.s3 import new_client
 
-    # Standard retries (with backoff) for S3's throttling and 5xx: an upload survives a bad second.
-    return boto3.client("s3", config=Config(retries={"mode": "standard", "max_attempts": 6}))
+    return new_client(region)
 
 
 # --- the three steps -------------------------------------------------------------------------------
@@ -513,6 +553,7 @@ class RestoreStepEvent(_Event):
     run_id: str | None = None
     item: str | None = None
     outcomes: list[dict[str, Any]] = Field(default_factory=list)
+    read_from: str | None = Field(default=None, description="report: the store the check read the run from")
 
 
 def restore_step(event: RestoreStepEvent, env: Environment, *, ec2: Any = None) -> dict[str, Any]:
@@ -520,11 +561,12 @@ def restore_step(event: RestoreStepEvent, env: Environment, *, ec2: Any = None) 
     from smokejumper import restores
 
     try:
-        store = env.store(s3_client())
         if event.phase.startswith("test"):
-            return _restore_test_step(event, env, store)
+            return _restore_test_step(event, env, env.store(s3_client()))
+        # Reads come from the input's store (the primary, or the replica); what is written goes to the primary.
+        stores = env.restore_stores()
         if event.phase == "check":
-            prepared = restores.prepare(env.plan, store, event.input)
+            prepared = restores.prepare(env.plan, stores, event.input)
             restore_id, run_id = restores.new_restore_id(), prepared.run.run_id
             # The run is fixed now: a run committed while the restore goes on must not change what it reads.
             checked = {"input": {**event.input, "run": run_id}, "restore_id": restore_id, "run_id": run_id}
@@ -532,21 +574,21 @@ def restore_step(event: RestoreStepEvent, env: Environment, *, ec2: Any = None) 
             return {
                 "restore_id": restore_id,
                 "run_id": run_id,
+                "read_from": prepared.source.url,
                 "verify": [{"phase": "verify", **checked, "item": item.label} for item in prepared.items],
                 "restore": [{"phase": "restore", **checked, "item": item.label} for item in prepared.items],
             }
         if event.restore_id is None or event.run_id is None:
             raise UsageError(f"a {event.phase} step needs the restore_id and run_id its check returned")
         if event.phase == "report":
-            return _restore_report(store, event)
-        prepared = restores.prepare(env.plan, store, event.input)
+            return _restore_report(stores.primary, event)
+        prepared = restores.prepare(env.plan, stores, event.input)
         item = restores.find_item(prepared, event.item or "")
         if event.phase == "verify":
-            return {"item": item.label, "verified_bytes": restores.verify_item(store, item)}
+            return {"item": item.label, "verified_bytes": restores.verify_item(prepared.source, item)}
         outcome = restores.restore_item(
             env.plan,
-            store,
-            prepared.run,
+            prepared,
             item,
             secrets=SecretsManagerSecrets(),
             restore_id=event.restore_id,
@@ -562,7 +604,7 @@ def _restore_report(store: Store, event: RestoreStepEvent) -> dict[str, Any]:
     from smokejumper.restores import ItemOutcome, RestoreReport, write_report
 
     outcomes = [ItemOutcome(**outcome) for outcome in event.outcomes]
-    report = RestoreReport(event.restore_id or "", event.run_id or "", outcomes)
+    report = RestoreReport(event.restore_id or "", event.run_id or "", outcomes, read_from=event.read_from)
     return {**report.to_json(), "report": write_report(store, report)}
 
 

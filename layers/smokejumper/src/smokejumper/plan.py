@@ -11,6 +11,7 @@ them at once so a plan can be fixed in one pass.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import ipaddress
 import os
 import re
@@ -439,6 +440,13 @@ class Replica(BaseModel):
         if self.kms_key != "create":
             _raise_problems("Replica", _kms_key_in(self.region, self.kms_key))
         return self
+
+    def bucket_in(self, plan_name: str, deployment_account: str) -> str:
+        """The replica bucket's name, as both stacks and the restore's messages give it (no reference across them)."""
+        name = self.bucket_name or f"smokejumper-{plan_name}-replica-{self.in_account(deployment_account)}"
+        if len(name) > 63:  # a long plan name: shortened, a digest keeps it unique
+            name = f"{name[:52]}-{hashlib.sha256(name.encode()).hexdigest()[:10]}"
+        return name
 
     def in_account(self, deployment_account: str) -> str:
         """The account holding the replica: its own, else the plan's."""

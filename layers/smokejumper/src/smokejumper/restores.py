@@ -2,7 +2,8 @@
 
 One JSON document says what to restore (README "Restores from the console"):
 
-    {"run": "latest", "databases": [{"name": "ccdb", "target": {...}, "tables": [...], "clean": false}],
+    {"run": "latest", "store": "primary",
+     "databases": [{"name": "ccdb", "target": {...}, "tables": [...], "clean": false}],
      "etcd": [{"cluster": "k8s", "members": {"etcd-0": "https://10.0.1.10:2380"}}],
      "volumes": [{"pvc": "cf-db/data-mysql-0", "availability_zone": "eu-west-1b"}]}
 
@@ -19,6 +20,13 @@ restore each item: a database into its target (created when it does not
 exist; a non-empty one refused unless `clean`), an etcd cluster as a restore
 kit written under the run's `restores/` prefix, a PVC as a new EBS volume and
 its PV/PVC YAML there too.
+
+`store` says which copy of the runs is read: the plan's own store (`primary`,
+the default) or its replica (`replica`: storage.replica, which keeps runs
+longer). That is the one seam (`Stores`, then `PreparedRestore.source` and
+`.output`): every read - the run, the records, the artifacts - comes from the
+source, and what a restore writes for the operator (the etcd kit, PV/PVC
+YAML, restore.json) goes to the output, the primary store, either way.
 """
 
 from __future__ import annotations
@@ -40,6 +48,15 @@ from smokejumper.store import Store, join_key
 from smokejumper.targets import DEFAULT_PORTS
 
 RUN_HELP = "'latest' (the newest good run holding every item asked for), a run id, or 'latest-before:<ISO time>'"
+STORE_HELP = (
+    "which copy of the plan's runs the restore reads: 'primary' (the plan's own bucket: the restore workflow's; "
+    "for `smokejumper restore run`, its --store) or 'replica' (storage.replica, in another region and kept longer: "
+    "for a run only the replica still holds, or when the primary's copy is damaged; `smokejumper restore run` reads "
+    "it at its --replica-store). What the restore writes for you (the etcd kit, PV/PVC YAML, restore.json) goes to "
+    "the primary either way, under runs/RUN/restores/RESTORE_ID/; nothing is written to the replica. The workflow "
+    "reads a replica of its own account only: one in another account (the air gap) is read by `smokejumper restore "
+    "run` with that account's credentials"
+)
 LATEST_BEFORE = "latest-before:"
 # A database name a restore creates: quoted in CREATE DATABASE, but kept to what needs no thought in a console.
 _DATABASE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_$-]{0,62}")
@@ -59,6 +76,8 @@ class RestoreInputError(SmokejumperError):
 
 
 # --- the input -------------------------------------------------------------------------------------------
+
+StoreName = Literal["primary", "replica"]
 
 
 class _Input(BaseModel):
@@ -102,6 +121,7 @@ class RestoreInput(_Input):
     """What to restore, from which run. Every list may be left out; at least one item is needed."""
 
     run: str = Field(default="latest", description=RUN_HELP)
+    store: StoreName = Field(default="primary", description=STORE_HELP)
     databases: list[DatabaseItemInput] = Field(default_factory=list)
     etcd: list[EtcdItemInput] = Field(default_factory=list)
     volumes: list[VolumeItemInput] = Field(default_factory=list)
@@ -140,6 +160,64 @@ class RestoreItem:
 class PreparedRestore:
     run: RunManifest
     items: list[RestoreItem]
+    source: Store  # where the run is read from: the primary store, or the replica
+    output: Store  # where what the restore leaves for the operator goes: the primary store, always
+
+
+# --- where a restore reads, and where it writes -----------------------------------------------------------
+
+NO_REPLICA = (
+    'store: the plan has no storage.replica, so its runs are only in the primary store: leave "store" out '
+    '(or say "primary")'
+)
+
+
+@dataclass(frozen=True)
+class Stores:
+    """The stores a restore may use: `primary`, the plan's own, and `replica`, the plan's replica.
+
+    The primary store is read unless the input says "store": "replica", and is always where a restore writes
+    what it leaves for the operator. `replica` is None when this caller cannot read the replica; `no_replica`
+    then says why (the input's problem, with what to do instead).
+    """
+
+    primary: Store
+    replica: Store | None = None
+    no_replica: str | None = None
+
+    def source(self, plan: Plan, which: StoreName) -> tuple[Store | None, list[str]]:
+        """The store to read the runs from, or None and the problem that says why there is none."""
+        if which == "primary":
+            return self.primary, []
+        if plan.storage.replica is None:
+            return None, [NO_REPLICA]
+        if self.replica is None:
+            return None, [f"store: {self.no_replica or 'this restore was given no replica store to read'}"]
+        return self.replica, []
+
+
+def replica_url(plan: Plan, account: str | None) -> str:
+    """s3://BUCKET/PLAN of the plan's replica; without the account (and no bucket_name), a placeholder saying where."""
+    replica = plan.storage.replica
+    assert replica is not None
+    holder = replica.account or account
+    if replica.bucket_name is None and holder is None:
+        return f"s3://REPLICA_BUCKET/{plan.name} (REPLICA_BUCKET: the output ReplicaBucketName of its stack)"
+    return f"s3://{replica.bucket_in(plan.name, holder or '')}/{plan.name}"
+
+
+def replica_in_another_account(plan: Plan) -> str:
+    """Why a restore workflow of the plan's account does not read a replica in another account, and what does."""
+    replica = plan.storage.replica
+    assert replica is not None
+    assert replica.account is not None
+    return (
+        f"the plan's replica is in account {replica.account}, not the plan's own: a restore workflow of the plan's "
+        "account cannot read it, by design (the air gap). Restore from it with credentials of account "
+        f"{replica.account}: smokejumper restore run --input INPUT.json --plan PLAN.yaml --replica-store "
+        f"{replica_url(plan, replica.account)} --store file:///tmp/{plan.name}-restore (this input as it is: the run "
+        "is read from the replica, and the etcd kit, PV/PVC YAML and restore.json go to --store)"
+    )
 
 
 def plan_problems(plan: Plan, data: Any) -> list[str]:
@@ -151,8 +229,13 @@ def plan_problems(plan: Plan, data: Any) -> list[str]:
     return _plan_problems(plan, request)
 
 
-def prepare(plan: Plan, store: Store, data: Any) -> PreparedRestore:
-    """Check the input against the plan and the store; RestoreInputError listing every problem."""
+def prepare(plan: Plan, stores: Stores | Store, data: Any) -> PreparedRestore:
+    """Check the input against the plan and the store it reads; RestoreInputError listing every problem.
+
+    `stores`: a plain Store is the primary store, with no replica to read.
+    """
+    if not isinstance(stores, Stores):
+        stores = Stores(stores)
     try:
         request = RestoreInput.model_validate(data)
     except ValidationError as exc:
@@ -161,6 +244,10 @@ def prepare(plan: Plan, store: Store, data: Any) -> PreparedRestore:
     if not (request.databases or request.etcd or request.volumes):
         raise RestoreInputError(["nothing to restore: list databases, etcd clusters or volumes"])
     problems += _plan_problems(plan, request)
+    store, store_problems = stores.source(plan, request.store)
+    problems += store_problems
+    if store is None:  # no store to read: the run and the tables cannot be checked
+        raise RestoreInputError(problems)
     # The run and the tables are checked for the items the plan knows, whatever else is wrong: every
     # problem is listed at once.
     known = request.model_copy(
@@ -178,7 +265,7 @@ def prepare(plan: Plan, store: Store, data: Any) -> PreparedRestore:
         problems += item_problems
     if problems or run is None:
         raise RestoreInputError(problems)
-    return PreparedRestore(run, items)
+    return PreparedRestore(run, items, source=store, output=stores.primary)
 
 
 def _plan_problems(plan: Plan, request: RestoreInput) -> list[str]:
@@ -394,10 +481,10 @@ def verify_item(store: Store, item: RestoreItem) -> int:
     return record.size if record is not None else 0
 
 
-def verify(store: Store, prepared: PreparedRestore) -> None:
+def verify(prepared: PreparedRestore) -> None:
     """Every artifact the restore reads, checked against its record (every byte), before any target changes."""
     for item in prepared.items:
-        verify_item(store, item)
+        verify_item(prepared.source, item)
 
 
 def find_item(prepared: PreparedRestore, label: str) -> RestoreItem:
@@ -439,25 +526,30 @@ def output_prefix(run_id: str, restore_id: str) -> str:
 
 def restore_item(
     plan: Plan,
-    store: Store,
-    run: RunManifest,
+    prepared: PreparedRestore,
     item: RestoreItem,
     *,
     secrets: Any,
     restore_id: str,
     ec2: Any = None,
 ) -> ItemOutcome:
-    """Restore one checked item; a failure is the item's outcome (with its error type), not an exception."""
+    """Restore one checked item; a failure is the item's outcome (with its error type), not an exception.
+
+    Its artifact is read from the prepared source; the kit or YAML is written to the prepared output.
+    """
     from smokejumper.failures import describe, error_type_of
 
     started = time.monotonic()
+    source, run = prepared.source, prepared.run
     try:
         if item.component == "databases":
-            outcome = _restore_database(store, item, secrets)
+            outcome = _restore_database(source, item, secrets)
         elif item.component == "etcd":
-            outcome = _restore_etcd(store, item, output_prefix(run.run_id, restore_id))
+            outcome = _restore_etcd(source, prepared.output, item, output_prefix(run.run_id, restore_id))
         else:
-            outcome = _restore_volume(plan, store, run, item, output_prefix(run.run_id, restore_id), ec2)
+            outcome = _restore_volume(
+                plan, source, prepared.output, run, item, output_prefix(run.run_id, restore_id), ec2
+            )
     except Exception as exc:
         return ItemOutcome(
             item.component,
@@ -497,8 +589,8 @@ def _restore_database(store: Store, item: RestoreItem, secrets: Any) -> ItemOutc
     )
 
 
-def _restore_etcd(store: Store, item: RestoreItem, prefix: str) -> ItemOutcome:
-    """The restore kit, written under the restore's prefix: what the operator runs on the members."""
+def _restore_etcd(store: Store, output: Store, item: RestoreItem, prefix: str) -> ItemOutcome:
+    """The restore kit, read from `store`, written to `output` under the restore's prefix: what the operator runs."""
     import tempfile
     from pathlib import Path
 
@@ -520,7 +612,7 @@ def _restore_etcd(store: Store, item: RestoreItem, prefix: str) -> ItemOutcome:
         for path in sorted(out.rglob("*")):
             if path.is_file():
                 data = path.read_bytes()
-                store.put_bytes(join_key(kit_prefix, path.relative_to(out).as_posix()), data)
+                output.put_bytes(join_key(kit_prefix, path.relative_to(out).as_posix()), data)
                 written += len(data)
     return ItemOutcome(
         "etcd",
@@ -529,8 +621,8 @@ def _restore_etcd(store: Store, item: RestoreItem, prefix: str) -> ItemOutcome:
         0.0,
         bytes=written,
         detail={
-            "kit": f"{store.url}/{kit_prefix}",
-            "runbook": f"{store.url}/{kit_prefix}/{kit.runbook.name}",
+            "kit": f"{output.url}/{kit_prefix}",
+            "runbook": f"{output.url}/{kit_prefix}/{kit.runbook.name}",
             "revision": kit.revision,
             "next": "download the kit (aws s3 cp --recursive) and follow its RUNBOOK.md on the members",
         },
@@ -538,7 +630,7 @@ def _restore_etcd(store: Store, item: RestoreItem, prefix: str) -> ItemOutcome:
 
 
 def _restore_volume(
-    plan: Plan, store: Store, run: RunManifest, item: RestoreItem, prefix: str, ec2: Any
+    plan: Plan, store: Store, output: Store, run: RunManifest, item: RestoreItem, prefix: str, ec2: Any
 ) -> ItemOutcome:
     from smokejumper.sources.volumes.restore import find_pvc, in_region, restore_volume
     from smokejumper.sources.volumes.source import ec2_client
@@ -559,7 +651,7 @@ def _restore_volume(
     )
     namespace, _, name = request.pvc.partition("/")
     key = join_key(prefix, f"volumes/{namespace}-{name}.yaml")
-    store.put_bytes(key, restored.pv_yaml.encode(), content_type="application/yaml")
+    output.put_bytes(key, restored.pv_yaml.encode(), content_type="application/yaml")
     return ItemOutcome(
         "volumes",
         item.name,
@@ -569,7 +661,7 @@ def _restore_volume(
         detail={
             "volume_id": restored.volume_id,
             "availability_zone": restored.availability_zone,
-            "yaml": f"{store.url}/{key}",
+            "yaml": f"{output.url}/{key}",
             "next": f"kubectl apply -f {namespace}-{name}.yaml (after deleting the old claim, if it is still there)",
         },
     )
@@ -582,6 +674,7 @@ class RestoreReport:
     restore_id: str
     run_id: str
     items: list[ItemOutcome]
+    read_from: str | None = None  # the URL of the store the run was read from (the primary's, or the replica's)
 
     @property
     def status(self) -> Literal["restored", "failed"]:
@@ -601,6 +694,7 @@ class RestoreReport:
             "restore_id": self.restore_id,
             "run_id": self.run_id,
             "status": self.status,
+            **({"read_from": self.read_from} if self.read_from else {}),
             "items": [item.to_json() for item in self.items],
             "message": self.message,
         }
@@ -615,7 +709,7 @@ def write_report(store: Store, report: RestoreReport) -> str:
 
 def run_restore(
     plan: Plan,
-    store: Store,
+    stores: Stores | Store,
     data: Any,
     *,
     secrets: Any,
@@ -623,15 +717,15 @@ def run_restore(
     on_item: Any = None,
 ) -> RestoreReport:
     """Check, verify, then restore every item (what `smokejumper restore run` does; the workflow: per step)."""
-    prepared = prepare(plan, store, data)
-    verify(store, prepared)
+    prepared = prepare(plan, stores, data)
+    verify(prepared)
     restore_id = new_restore_id()
     outcomes = []
     for item in prepared.items:
-        outcome = restore_item(plan, store, prepared.run, item, secrets=secrets, restore_id=restore_id, ec2=ec2)
+        outcome = restore_item(plan, prepared, item, secrets=secrets, restore_id=restore_id, ec2=ec2)
         outcomes.append(outcome)
         if on_item is not None:
             on_item(outcome)
-    report = RestoreReport(restore_id, prepared.run.run_id, outcomes)
-    write_report(store, report)
+    report = RestoreReport(restore_id, prepared.run.run_id, outcomes, read_from=prepared.source.url)
+    write_report(prepared.output, report)
     return report

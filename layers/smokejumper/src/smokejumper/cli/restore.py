@@ -7,7 +7,7 @@ both to the engine's source (`sources.base`), print the summary.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.markup import escape
@@ -27,8 +27,21 @@ from smokejumper.cli.console import (
 )
 from smokejumper.store import open_store
 
+if TYPE_CHECKING:
+    from smokejumper.plan import Plan
+    from smokejumper.restores import Stores
+
 FROM_HELP = "Artifact directory: file:///DIR or s3://BUCKET/PREFIX."
 CLEAN_HELP = "Drop what the target has first (with --table: empty those tables)."
+RUN_STORE_HELP = (
+    "The plan's store: s3://BUCKET/PLAN or file:///DIR (env: SMOKEJUMPER_STORE). The run is read from it unless "
+    'the input says "store": "replica"; what the restore writes for you (etcd kit, PV/PVC YAML, restore.json) '
+    "goes to it either way."
+)
+REPLICA_STORE_HELP = (
+    "The plan's replica, s3://REPLICA_BUCKET/PLAN (or file:///DIR): read, in the replica's region, only for an "
+    'input with "store": "replica", which needs it; never written.'
+)
 
 
 @click.group()
@@ -151,10 +164,18 @@ def restore_mysql(from_url: str, dsn: str, tables: tuple[str, ...], clean: bool,
     help="The restore input (JSON, as the console's restore takes it; '-' for stdin).",
 )
 @plan_option("The backup plan the runs were made by (names, allowed servers, secrets).")
-@store_option
+@click.option("--store", "store_url", envvar="SMOKEJUMPER_STORE", required=True, help=RUN_STORE_HELP)
+@click.option("--replica-store", "replica_store_url", help=REPLICA_STORE_HELP)
 @secrets_option
 @json_option
-def restore_run(input_file: Any, plan_file: Path, store_url: str, secrets_file: Path | None, as_json: bool) -> None:
+def restore_run(
+    input_file: Any,
+    plan_file: Path,
+    store_url: str,
+    replica_store_url: str | None,
+    secrets_file: Path | None,
+    as_json: bool,
+) -> None:
     """Restore databases, etcd clusters and PVCs of one run, as the console's restore does.
 
     The input is checked first, every problem listed at once (names the
@@ -169,12 +190,26 @@ def restore_run(input_file: Any, plan_file: Path, store_url: str, secrets_file: 
     failed, 2 for a bad input. The input's schema: smokejumper restore
     input-schema.
 
+    The run is read from --store, or, when the input says "store":
+    "replica", from the plan's replica (storage.replica) at --replica-store,
+    in the replica's region, with credentials that may read it (for a
+    replica in another account, that account's). The replica is never
+    written: what the restore leaves for you goes to --store either way, a
+    local directory (file:///DIR) when those credentials may not write the
+    plan's bucket. "store": "replica" without --replica-store is refused,
+    and so is --replica-store for an input that reads --store.
+
     \b
     Example (restore.json):
       {"run": "latest",
        "databases": [{"name": "ccdb", "target": {"host": "ccdb.abc.eu-west-1.rds.amazonaws.com",
                       "database": "ccdb_restore"}}]}
       smokejumper restore run --input restore.json --plan plans/cf-prod.yaml --store s3://my-backups/cf-prod
+
+    \b
+    From the replica (the input says "run": "20261125T020000Z-3f9a", "store": "replica", ...):
+      smokejumper restore run --input restore.json --plan plans/cf-prod.yaml --store s3://my-backups/cf-prod \\
+          --replica-store s3://smokejumper-cf-prod-replica-111111111111/cf-prod
     """
     import json
 
@@ -204,13 +239,47 @@ def restore_run(input_file: Any, plan_file: Path, store_url: str, secrets_file: 
             what = f"{escape(item.component)}/{escape(item.name)}"
             err.print(f"[red]✗[/] {what}: {item.error_type}: {escape(item.error or '')}")
 
-    report = run_restore(plan, open_store(store_url), data, secrets=secrets_for(secrets_file), on_item=said)
+    stores = restore_stores(plan, data, store_url, replica_store_url)
+    if stores.replica is not None and not as_json:
+        out.print(f"reading the run from the replica {escape(stores.replica.url)}")
+    report = run_restore(plan, stores, data, secrets=secrets_for(secrets_file), on_item=said)
     if as_json:
         print_json(report.to_json())
     else:
-        out.print(f"{escape(report.message)}  (restore.json beside the run's restore output)")
+        out.print(f"{escape(report.message)}  (restore.json beside the run's restore output, in --store)")
     if report.status == "failed":
         raise SystemExit(1)
+
+
+def restore_stores(plan: Plan, data: Any, store_url: str, replica_store_url: str | None) -> Stores:
+    """--store, and --replica-store for an input that reads the replica (refused for any other: no silent choice)."""
+    from urllib.parse import urlsplit
+
+    from smokejumper.errors import UsageError
+    from smokejumper.restores import Stores, replica_url
+
+    reads_primary = not isinstance(data, dict) or data.get("store", "primary") == "primary"
+    if replica_store_url and reads_primary:
+        raise UsageError(
+            '--replica-store is read only for an input with "store": "replica"; this input reads the run from --store',
+            hint='add "store": "replica" to the input to restore from the replica, or leave --replica-store out',
+        )
+    primary = open_store(store_url)
+    replica = plan.storage.replica
+    if not replica_store_url or replica is None:  # without storage.replica, Stores refuses "replica" itself
+        where = replica_url(plan, plan.deployment.account) if replica is not None else ""
+        return Stores(
+            primary,
+            no_replica=f"the replica is read at the URL --replica-store gives: add --replica-store {where} (what the "
+            "restore writes still goes to --store)",
+        )
+    client = None
+    if urlsplit(replica_store_url).scheme.lower() == "s3":
+        from smokejumper.store.s3 import new_client
+
+        # In the replica's own region: its bucket answers there, and the primary's region may be the one gone.
+        client = new_client(replica.region)
+    return Stores(primary, open_store(replica_store_url, s3_client=client))
 
 
 @restore.command("input-schema")

@@ -210,6 +210,16 @@ def run_local(
             f"state machine {workflow.state_machine_arn.rsplit(':', 1)[-1]}",
             markup=False,
         )
+        replica = workflow.replica_stack
+        if replica is not None:
+            replica_region = replica.resolver.region
+            for part in replica.left_out:
+                console.print(f"   left out offline: {part}", markup=False)
+            console.print(
+                f"   and first, the replica's stack in {replica_region}: {len(replica.created)} resources; the "
+                f"primary bucket replicates {workflow.plan.name}/ to it (moto stores the rule, never replicates)",
+                markup=False,
+            )
         local_root = out / "store"
         if local_root.exists():
             earlier = open_store(str(local_root))

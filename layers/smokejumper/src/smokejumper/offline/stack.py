@@ -200,6 +200,12 @@ class _Creator:
                     },
                 )
             )
+        if "ReplicationConfiguration" in p:
+            # moto stores the rule (after versioning, as S3 requires) and never replicates. CloudFormation's
+            # rule Id is the API's ID; the rest has the API's shape.
+            replication = p["ReplicationConfiguration"]
+            rules = [{("ID" if k == "Id" else k): v for k, v in rule.items()} for rule in replication["Rules"]]
+            s3.put_bucket_replication(Bucket=name, ReplicationConfiguration={**replication, "Rules": rules})
         if p.get("Tags"):
             s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": _tags(p)})
         return name, {

@@ -49,10 +49,9 @@ from smokejumper.offline.lambdas import (
     handlers_in_process,
 )
 from smokejumper.offline.stack import EmulatedStack, create_stack
-from smokejumper.offline.synth import repository_root, synthesize
+from smokejumper.offline.synth import SynthesizedStack, repository_root, synthesize
 from smokejumper.plan import Plan
 from smokejumper.store import Store, open_store
-from smokejumper.templates import Template
 
 OFFLINE_ACCOUNT = "123456789012"  # moto's account: the plan's stack is synthesized for it
 DEFAULT_REGION = "eu-west-1"
@@ -93,11 +92,11 @@ def offline_plan(plan: Plan, region: str) -> Plan:
     return Plan.model_validate(data)
 
 
-_SYNTHESIZED: dict[str, tuple[str, Template]] = {}
+_SYNTHESIZED: dict[str, tuple[SynthesizedStack, SynthesizedStack | None]] = {}
 
 
-def synthesized(plan: Plan, outdir: Path) -> tuple[str, Template]:
-    """The plan's stack, synthesized once per process per plan (synthesis costs seconds)."""
+def synthesized(plan: Plan, outdir: Path) -> tuple[SynthesizedStack, SynthesizedStack | None]:
+    """The plan's stack and its replica's, synthesized once per process per plan (synthesis costs seconds)."""
     key = plan.model_dump_json()
     if key not in _SYNTHESIZED:
         _SYNTHESIZED[key] = synthesize(plan, outdir)
@@ -141,12 +140,14 @@ class OfflineWorkflow:
 
         self.out.mkdir(parents=True, exist_ok=True)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        self.stack_name, self.template = synthesized(self.plan, self.out / "cdk.out")
-        # Synthesized once per process: a later OfflineWorkflow still leaves the template it runs beside its output.
-        template_file = self.out / "cdk.out" / f"{self.stack_name}.template.json"
-        if not template_file.exists():
-            template_file.parent.mkdir(parents=True, exist_ok=True)
-            template_file.write_text(json.dumps(self.template.document, indent=1), encoding="utf-8")
+        primary, replica = synthesized(self.plan, self.out / "cdk.out")
+        self.stack_name, self.template = primary.name, primary.template
+        # Synthesized once per process: a later OfflineWorkflow still leaves the templates it runs beside its output.
+        for synthesized_stack in (primary, replica) if replica else (primary,):
+            template_file = self.out / "cdk.out" / f"{synthesized_stack.name}.template.json"
+            if not template_file.exists():
+                template_file.parent.mkdir(parents=True, exist_ok=True)
+                template_file.write_text(json.dumps(synthesized_stack.template.document, indent=1), encoding="utf-8")
         (self.out / "plan.json").write_text(self.plan.model_dump_json(indent=2), encoding="utf-8")
 
         self._exit.enter_context(_offline_environment(self.region))
@@ -156,6 +157,16 @@ class OfflineWorkflow:
         self._exit.enter_context(_quiet_moto())
         self.session = boto3.Session(region_name=self.region)
         self._put_secrets()
+        # The replica's stack first, in its own region, as `cdk deploy --all` deploys it: the primary's
+        # replication rule names its bucket (moto stores the rule, and never replicates).
+        self.replica_stack: EmulatedStack | None = None
+        if replica is not None:
+            self.replica_stack = create_stack(
+                replica.template,
+                boto3.Session(region_name=replica.region),
+                stack_name=replica.name,
+                account=OFFLINE_ACCOUNT,
+            )
         self.stack: EmulatedStack = create_stack(
             self.template, self.session, stack_name=self.stack_name, account=OFFLINE_ACCOUNT
         )

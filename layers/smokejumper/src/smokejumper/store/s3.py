@@ -42,6 +42,15 @@ def part_size_for(expected_size: int | None, part_number: int) -> int:
     return min(grown, MAX_PART_SIZE)
 
 
+def new_client(region: str | None = None) -> Any:
+    """An S3 client in `region` (None: the environment's), with standard retries: backoff on S3's throttling
+    and 5xx, so an upload or a read survives a bad second."""
+    import boto3  # deferred: it costs ~0.4 s of start-up that local-only commands never need
+    from botocore.config import Config
+
+    return boto3.client("s3", region_name=region, config=Config(retries={"mode": "standard", "max_attempts": 6}))
+
+
 def _client_error(action: str, where: str, exc: Exception) -> StoreError:
     if isinstance(exc, ClientError):
         code = exc.response.get("Error", {}).get("Code", "")
