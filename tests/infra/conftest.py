@@ -26,6 +26,20 @@ EXAMPLE_PLAN = REPO / "plans" / "example.yaml"
 IMPORTED_KEY_ARN = "arn:aws:kms:eu-west-1:111111111111:key/0a1b2c3d-1111-2222-3333-444455556666"
 
 
+def render(value: Any) -> str:
+    """A resource value with CloudFormation functions written out: tokens as <Ref> / <GetAtt X.Arn>."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return separator.join(render(part) for part in parts)
+    if isinstance(value, dict) and "Ref" in value:
+        return f"<Ref {value['Ref']}>"
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        return f"<GetAtt {'.'.join(value['Fn::GetAtt'])}>"
+    return json.dumps(value, sort_keys=True)
+
+
 def synth_context() -> dict[str, Any]:
     """cdk.json's context, plus no asset bundling (tests never need the layer built)."""
     context = json.loads((REPO / "cdk.json").read_text())["context"]

@@ -10,20 +10,7 @@ import pytest
 from smokejumper.plan import Plan
 
 from infra.functions import BACKUP_ITEM, COMMIT_RUN, SPECS, START_RUN, _FunctionsCode, plan_json, secret_arns
-
-
-def render(value: Any) -> str:
-    """A resource value with CloudFormation functions written out: tokens as <Ref> / <GetAtt X.Arn>."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict) and "Fn::Join" in value:
-        separator, parts = value["Fn::Join"]
-        return separator.join(render(part) for part in parts)
-    if isinstance(value, dict) and "Ref" in value:
-        return f"<Ref {value['Ref']}>"
-    if isinstance(value, dict) and "Fn::GetAtt" in value:
-        return f"<GetAtt {'.'.join(value['Fn::GetAtt'])}>"
-    return json.dumps(value, sort_keys=True)
+from tests.infra.conftest import render
 
 
 def function_ids(built) -> dict[str, str]:

@@ -80,6 +80,31 @@ def backup_bucket(template: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     return key, bucket["Properties"]
 
 
+def run_app(plan: Plan, tmp_path: Path) -> dict[str, Any]:
+    """app.py itself, as `cdk synth` runs it, on `plan`: the cloud assembly's manifest."""
+    import yaml
+
+    plan_file = tmp_path / "plan.yaml"
+    plan_file.write_text(yaml.safe_dump(plan.model_dump(mode="json", exclude_none=True)))
+    environment = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
+                   "CDK_CONTEXT_JSON": json.dumps({**synth_context(), "plan": str(plan_file)}),
+                   "CDK_OUTDIR": str(tmp_path / "out")}  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "app.py"], cwd=REPO, env=environment, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads((tmp_path / "out" / "manifest.json").read_text())
+
+
+def cfn_lint(templates: list[Path]) -> None:
+    result = subprocess.run(
+        [Path(sys.executable).parent / "cfn-lint", "--regions", "eu-west-1", REPLICA_REGION, "--include-checks", "I",
+         "--ignore-checks", "I1022", "W3005", "--format", "parseable", "--", *templates],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_the_primary_replicates_its_plans_prefix_with_kms_and_never_a_deletion(pair: Pair) -> None:
     destination = replica_destination(pair.plan, ACCOUNT)
     _, bucket = backup_bucket(pair.primary)
@@ -170,12 +195,7 @@ def test_both_stacks_are_cdk_nag_clean_and_pass_cfn_lint(pair: Pair) -> None:
         "Smokejumper-cf-prod.template.json",
         "Smokejumper-cf-prod-replica.template.json",
     }
-    result = subprocess.run(
-        [Path(sys.executable).parent / "cfn-lint", "--regions", "eu-west-1", REPLICA_REGION, "--include-checks", "I",
-         "--ignore-checks", "I1022", "W3005", "--format", "parseable", "--", *templates],
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout + result.stderr
+    cfn_lint(templates)
 
 
 def test_replication_time_control_when_the_plan_asks(example_plan: Plan, tmp_path: Path) -> None:
@@ -195,18 +215,7 @@ def test_replication_metrics_are_on_without_replication_time_control(pair: Pair)
 
 
 def test_app_py_synthesizes_the_replica_stack_first(example_plan: Plan, tmp_path: Path) -> None:
-    import yaml
-
-    plan_file = tmp_path / "plan.yaml"
-    plan_file.write_text(yaml.safe_dump(with_replica(example_plan).model_dump(mode="json", exclude_none=True)))
-    environment = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
-                   "CDK_CONTEXT_JSON": json.dumps({**synth_context(), "plan": str(plan_file)}),
-                   "CDK_OUTDIR": str(tmp_path / "out")}  # fmt: skip
-    result = subprocess.run(
-        [sys.executable, "app.py"], cwd=REPO, env=environment, capture_output=True, text=True, timeout=300
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    manifest = run_app(with_replica(example_plan), tmp_path)
     primary = manifest["artifacts"]["Smokejumper-cf-prod"]
     assert "Smokejumper-cf-prod-replica" in primary["dependencies"]
     assert manifest["artifacts"]["Smokejumper-cf-prod-replica"]["environment"] == f"aws://{ACCOUNT}/{REPLICA_REGION}"
@@ -334,26 +343,8 @@ def test_the_destination_admits_the_primarys_replication_role_and_no_one_else_of
 
 
 def test_app_py_synthesizes_the_destination_stack_for_the_other_account(example_plan: Plan, tmp_path: Path) -> None:
-    import yaml
-
-    plan = with_replica(example_plan, account=VAULT, kms_key=VAULT_KEY)
-    plan_file = tmp_path / "plan.yaml"
-    plan_file.write_text(yaml.safe_dump(plan.model_dump(mode="json", exclude_none=True)))
-    environment = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
-                   "CDK_CONTEXT_JSON": json.dumps({**synth_context(), "plan": str(plan_file)}),
-                   "CDK_OUTDIR": str(tmp_path / "out")}  # fmt: skip
-    result = subprocess.run(
-        [sys.executable, "app.py"], cwd=REPO, env=environment, capture_output=True, text=True, timeout=300
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    manifest = run_app(with_replica(example_plan, account=VAULT, kms_key=VAULT_KEY), tmp_path)
     assert manifest["artifacts"]["Smokejumper-cf-prod-replica"]["environment"] == f"aws://{VAULT}/{REPLICA_REGION}"
     # Deployed on its own with the vault's credentials: `cdk deploy Smokejumper-cf-prod` must not drag it along.
     assert "Smokejumper-cf-prod-replica" not in manifest["artifacts"]["Smokejumper-cf-prod"].get("dependencies", [])
-    templates = sorted((tmp_path / "out").glob("*.template.json"))
-    lint = subprocess.run(
-        [Path(sys.executable).parent / "cfn-lint", "--regions", "eu-west-1", REPLICA_REGION, "--include-checks", "I",
-         "--ignore-checks", "I1022", "W3005", "--format", "parseable", "--", *templates],
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-    assert lint.returncode == 0, lint.stdout + lint.stderr
+    cfn_lint(sorted((tmp_path / "out").glob("*.template.json")))

@@ -25,7 +25,7 @@ from infra.functions import RESTORE, SPECS
 from infra.nag import add_nag_checks
 from infra.replica import replica_destination
 from infra.stack import SmokejumperStack
-from tests.infra.conftest import build_stack, synth_context
+from tests.infra.conftest import build_stack, render, synth_context
 
 ACCOUNT, VAULT = "111111111111", "222222222222"
 REPLICA_REGION = "eu-central-1"
@@ -62,19 +62,6 @@ def variants(example_plan: Plan, tmp_path_factory: pytest.TempPathFactory) -> Va
     add_nag_checks(app)
     # One synthesis for the four: the first Template.from_stack synthesizes the app.
     return Variants(app, stacks, {name: Template.from_stack(stack).to_json() for name, stack in stacks.items()})
-
-
-def render(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict) and "Fn::Join" in value:
-        separator, parts = value["Fn::Join"]
-        return separator.join(render(part) for part in parts)
-    if isinstance(value, dict) and "Ref" in value:
-        return f"<Ref {value['Ref']}>"
-    if isinstance(value, dict) and "Fn::GetAtt" in value:
-        return f"<GetAtt {'.'.join(value['Fn::GetAtt'])}>"
-    return json.dumps(value, sort_keys=True)
 
 
 def listed(value: Any) -> list[Any]:
