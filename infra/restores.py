@@ -64,35 +64,40 @@ class RestoreWorkflow(Construct):
             **options,  # type: ignore[arg-type]
         )
 
+    def _map(self, name: str, comment: str, items_path: str, result_path: str, step: sfn.IChainable) -> sfn.Map:
+        """Every item of `items_path` through `step`, at most the plan's concurrency at once."""
+        return sfn.Map(
+            self,
+            name,
+            comment=comment,
+            items_path=items_path,
+            max_concurrency=self.plan.concurrency,
+            result_path=result_path,
+        ).item_processor(step)
+
     def _state_machine(self) -> sfn.StateMachine:
         check = self._step(
             "Check the input",
             "Every problem of the input at once (names, servers the plan allows, the run, tables); nothing touched",
             sfn.TaskInput.from_object({"phase": "check", "input": sfn.JsonPath.entire_payload}),
         )
-        verify = sfn.Map(
-            self,
+        verify = self._map(
             "Verify every artifact",
-            comment="Every byte of what the restore reads, against its record, before any target changes",
-            items_path="$.verify",
-            max_concurrency=self.plan.concurrency,
-            result_path=sfn.JsonPath.DISCARD,
-        ).item_processor(
-            self._step("Verify one artifact", "One item's artifact: every frame's sha256, the whole file's", None)
+            "Every byte of what the restore reads, against its record, before any target changes",
+            "$.verify",
+            sfn.JsonPath.DISCARD,
+            self._step("Verify one artifact", "One item's artifact: every frame's sha256, the whole file's", None),
         )
-        restore = sfn.Map(
-            self,
+        restore = self._map(
             "Restore every item",
-            comment="A failed item is reported with its error type; the other items go on",
-            items_path="$.restore",
-            max_concurrency=self.plan.concurrency,
-            result_path="$.outcomes",
-        ).item_processor(
+            "A failed item is reported with its error type; the other items go on",
+            "$.restore",
+            "$.outcomes",
             self._step(
                 "Restore one item",
                 "A database into its target, an etcd cluster as a restore kit, a PVC as a volume and its YAML",
                 None,
-            )
+            ),
         )
         report = self._step(
             "Report",
@@ -129,14 +134,13 @@ class RestoreWorkflow(Construct):
             # The whole input: {} for the latest good run, or {"run_id": ...}.
             sfn.TaskInput.from_object({"phase": "test-start", "input": sfn.JsonPath.entire_payload}),
         )
-        test = sfn.Map(
-            self,
+        test = self._map(
             "Test every item",
-            comment="Each database restored into a scratch database and judged against its records, then dropped",
-            items_path="$.items",
-            max_concurrency=self.plan.concurrency,
-            result_path="$.outcomes",
-        ).item_processor(self._step("Test one item", "A failed judgement is the item's verdict, not an error", None))
+            "Each database restored into a scratch database and judged against its records, then dropped",
+            "$.items",
+            "$.outcomes",
+            self._step("Test one item", "A failed judgement is the item's verdict, not an error", None),
+        )
         verdict = self._step(
             "Record the verdict",
             "restore-test.json beside the run (the manifest is never rewritten); the metric its alarms watch",

@@ -46,17 +46,7 @@ def plan_for(name: str, source: PostgresDatabase, replica: dict[str, Any] | None
             "name": name,
             "schedules": {"databases": {"cron": "cron(0 2 * * ? *)"}},
             "network": {"vpc_id": "vpc-0a1b2c3d", "subnet_ids": ["subnet-0a1b2c3d"]},
-            "databases": [
-                {
-                    "name": "ccdb",
-                    "engine": "postgres",
-                    "host": source.host,
-                    "port": source.port,
-                    "database": source.dbname,
-                    "credentials_secret_arn": PG_SECRET,
-                    "tls": {"mode": "prefer"},
-                }
-            ],
+            "databases": [source.plan_entry("ccdb", PG_SECRET)],
             **({"storage": {"replica": {"region": REPLICA_REGION, **replica}}} if replica is not None else {}),
         }
     )

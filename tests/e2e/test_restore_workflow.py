@@ -74,15 +74,7 @@ def estate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Estate]:
                     ],
                 },
                 "databases": [
-                    {
-                        "name": "ccdb",
-                        "engine": "postgres",
-                        "host": pg.host,
-                        "port": pg.port,
-                        "database": pg.dbname,
-                        "credentials_secret_arn": PG_SECRET,
-                        "tls": {"mode": "prefer"},
-                    },
+                    pg.plan_entry("ccdb", PG_SECRET),
                 ],
             }
         )

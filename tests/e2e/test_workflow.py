@@ -84,15 +84,7 @@ def estate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Estate]:
                 ],
                 "databases": [
                     {**postgres, "name": "ccdb", "port": pg.port, "credentials_secret_arn": PG_SECRET},
-                    {
-                        "name": "credhub",
-                        "engine": "mysql",
-                        "host": my.host,
-                        "port": my.port,
-                        "database": my.dbname,
-                        "credentials_secret_arn": MYSQL_SECRET,
-                        "tls": {"mode": "disable"},
-                    },
+                    my.plan_entry("credhub", MYSQL_SECRET),
                     {**postgres, "name": "flaky", "port": proxy.port, "credentials_secret_arn": PG_SECRET},
                     {**postgres, "name": "gone", "port": free_port(), "credentials_secret_arn": PG_SECRET},
                 ],

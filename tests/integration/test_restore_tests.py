@@ -64,24 +64,8 @@ def plan_document(pg: Any, my: Any, etcd: Any, *, scratch_pg: dict[str, Any] | N
         "schedules": {"databases": {"cron": "cron(0 2 * * ? *)"}, "etcd": {"cron": "cron(15 * * * ? *)"}},
         "network": {"vpc_id": "vpc-0a1b2c3d", "subnet_ids": ["subnet-0a1b2c3d"]},
         "databases": [
-            {
-                "name": "ccdb",
-                "engine": "postgres",
-                "host": pg.host,
-                "port": pg.port,
-                "database": pg.dbname,
-                "credentials_secret_arn": PG_SECRET,
-                "tls": {"mode": "prefer"},
-            },
-            {
-                "name": "credhub",
-                "engine": "mysql",
-                "host": my.host,
-                "port": my.port,
-                "database": my.dbname,
-                "credentials_secret_arn": MYSQL_SECRET,
-                "tls": {"mode": "disable"},
-            },
+            pg.plan_entry("ccdb", PG_SECRET),
+            my.plan_entry("credhub", MYSQL_SECRET),
         ],
         "etcd": [{"name": "k8s", "endpoints": [etcd.endpoint]}],
         "restore_tests": {

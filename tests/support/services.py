@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pg8000.native
 import pymysql
@@ -41,6 +41,8 @@ class ServerDatabase:
     """One database on a server: where it is and how the engine's tools reach it."""
 
     scheme: ClassVar[str]
+    engine: ClassVar[str]  # the plan's name of the engine
+    local_tls: ClassVar[str]  # what the tests' local server offers: PostgreSQL TLS if it has it, MariaDB none
     host: str
     port: int
     user: str
@@ -50,9 +52,24 @@ class ServerDatabase:
     def dsn(self) -> str:
         return f"{self.scheme}://{self.user}@{self.host}:{self.port}/{self.dbname}"
 
+    def plan_entry(self, name: str, secret_arn: str, **overrides: Any) -> dict[str, Any]:
+        """This database as a plan's `databases` entry names it (TLS as the local servers offer it)."""
+        return {
+            "name": name,
+            "engine": self.engine,
+            "host": self.host,
+            "port": self.port,
+            "database": self.dbname,
+            "credentials_secret_arn": secret_arn,
+            "tls": {"mode": self.local_tls},
+            **overrides,
+        }
+
 
 class PostgresDatabase(ServerDatabase):
     scheme = "postgresql"
+    engine = "postgres"
+    local_tls = "prefer"
 
     def connect(self) -> pg8000.native.Connection:
         return pg8000.native.Connection(self.user, host=self.host, port=self.port, database=self.dbname)
@@ -60,6 +77,8 @@ class PostgresDatabase(ServerDatabase):
 
 class MysqlDatabase(ServerDatabase):
     scheme = "mysql"
+    engine = "mysql"
+    local_tls = "disable"
 
     def connect(self) -> pymysql.connections.Connection:
         return pymysql.connect(

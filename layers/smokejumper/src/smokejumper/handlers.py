@@ -240,7 +240,7 @@ class Environment:
         if replica is None:
             return None
         # The stack gives the replica's settings to the restore function only for a replica of its own account.
-        if replica.account is not None and replica.account != self.plan.deployment.account:
+        if replica.is_cross_account(self.plan.deployment.account or ""):
             return replica_in_another_account(self.plan)
         return (
             f"the restore function has no {REPLICA_BUCKET_VARIABLE} and {REPLICA_REGION_VARIABLE}: its stack was "
